@@ -1,0 +1,325 @@
+//! Parquet encoder: JSON records → Arrow (arrow-json, decoding into the table schema) →
+//! `ArrowWriter`, with row groups cut by encoded bytes. Records that do not fit the schema
+//! (wrong type, not an object) are isolated by bisection and reported as
+//! `format-conversion-failed`; the rest of the batch is written.
+
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::RecordBatch;
+use arrow_json::ReaderBuilder;
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::{EncodeError, EncodeOutcome, Encoder, Rejection};
+use crate::record::{Batch, ErrorOutputType};
+use crate::schema::TableSchema;
+
+/// Rows decoded per Arrow batch on the happy path.
+const DECODE_CHUNK_ROWS: usize = 8192;
+
+/// Where the table schema comes from.
+#[derive(Debug)]
+pub enum SchemaSource {
+    /// Given in config (or read from a catalog).
+    Fixed(Arc<TableSchema>),
+    /// Inferred once from the first `sample` records of the first batch, then fixed for the
+    /// life of the encoder so that every file matches the catalog's table.
+    Infer {
+        sample: usize,
+        decided: OnceLock<Arc<TableSchema>>,
+    },
+}
+
+/// Page compression for Parquet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParquetCompression {
+    None,
+    Snappy,
+    Zstd(i32),
+    Gzip(u32),
+}
+
+impl ParquetCompression {
+    fn name(self) -> &'static str {
+        match self {
+            ParquetCompression::None => "",
+            ParquetCompression::Snappy => ".snappy",
+            ParquetCompression::Zstd(_) => ".zstd",
+            ParquetCompression::Gzip(_) => ".gz",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ParquetEncoder {
+    schema: SchemaSource,
+    properties: WriterProperties,
+    compression: ParquetCompression,
+    row_group_bytes: usize,
+}
+
+impl ParquetEncoder {
+    pub fn new(
+        schema: SchemaSource,
+        compression: ParquetCompression,
+        row_group_bytes: usize,
+    ) -> Result<Self, EncodeError> {
+        let codec = match compression {
+            ParquetCompression::None => Compression::UNCOMPRESSED,
+            ParquetCompression::Snappy => Compression::SNAPPY,
+            ParquetCompression::Zstd(level) => Compression::ZSTD(ZstdLevel::try_new(level)?),
+            ParquetCompression::Gzip(level) => Compression::GZIP(GzipLevel::try_new(level)?),
+        };
+        let properties = WriterProperties::builder()
+            .set_compression(codec)
+            .set_created_by(concat!("spillway ", env!("CARGO_PKG_VERSION")).to_string())
+            .build();
+        Ok(ParquetEncoder {
+            schema,
+            properties,
+            compression,
+            row_group_bytes,
+        })
+    }
+
+    /// The table schema, once known (inferred schemas are known after the first batch).
+    pub fn schema(&self) -> Option<Arc<TableSchema>> {
+        match &self.schema {
+            SchemaSource::Fixed(s) => Some(s.clone()),
+            SchemaSource::Infer { decided, .. } => decided.get().cloned(),
+        }
+    }
+
+    fn schema_for(&self, batch: &Batch) -> Result<Arc<TableSchema>, EncodeError> {
+        match &self.schema {
+            SchemaSource::Fixed(s) => Ok(s.clone()),
+            SchemaSource::Infer { sample, decided } => {
+                if let Some(s) = decided.get() {
+                    return Ok(s.clone());
+                }
+                let sample = (0..batch.len().min(*sample)).map(|i| batch.record_data(i));
+                let inferred = Arc::new(TableSchema::infer(sample)?);
+                Ok(decided.get_or_init(|| inferred).clone())
+            }
+        }
+    }
+}
+
+impl Encoder for ParquetEncoder {
+    fn encode(
+        &self,
+        batch: &Batch,
+        out: &mut (dyn Write + Send),
+    ) -> Result<EncodeOutcome, EncodeError> {
+        let schema = self.schema_for(batch)?.arrow();
+        let mut outcome = EncodeOutcome::default();
+        let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(self.properties.clone()))?;
+        let mut start = 0;
+        while start < batch.len() {
+            let end = (start + DECODE_CHUNK_ROWS).min(batch.len());
+            let mut decoded = Vec::new();
+            decode_isolating(
+                &schema,
+                batch,
+                start,
+                end,
+                &mut decoded,
+                &mut outcome.rejected,
+            );
+            for rb in decoded {
+                outcome.rows += rb.num_rows();
+                writer.write(&rb)?;
+                if writer.in_progress_size() >= self.row_group_bytes {
+                    writer.flush()?;
+                }
+            }
+            start = end;
+        }
+        writer.close()?;
+        Ok(outcome)
+    }
+
+    fn extension(&self) -> String {
+        format!("{}.parquet", self.compression.name())
+    }
+
+    fn content_type(&self) -> &'static str {
+        "application/vnd.apache.parquet"
+    }
+
+    fn content_encoding(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn table_schema(&self) -> Option<Arc<TableSchema>> {
+        self.schema()
+    }
+}
+
+/// Decodes records `start..end` of `batch`; when a range fails, splits it in halves until
+/// each failing record stands alone and is rejected with arrow-json's message.
+fn decode_isolating(
+    schema: &SchemaRef,
+    batch: &Batch,
+    start: usize,
+    end: usize,
+    decoded: &mut Vec<RecordBatch>,
+    rejected: &mut Vec<Rejection>,
+) {
+    match decode_range(schema, batch, start, end) {
+        Ok(Some(rb)) => decoded.push(rb),
+        Ok(None) => {}
+        Err(e) if end - start == 1 => rejected.push(Rejection {
+            index: start,
+            error_type: ErrorOutputType::FormatConversionFailed,
+            code: "Format.SchemaMismatch",
+            message: format!("record does not fit the table schema: {e}"),
+        }),
+        Err(_) => {
+            let mid = start + (end - start) / 2;
+            decode_isolating(schema, batch, start, mid, decoded, rejected);
+            decode_isolating(schema, batch, mid, end, decoded, rejected);
+        }
+    }
+}
+
+fn decode_range(
+    schema: &SchemaRef,
+    batch: &Batch,
+    start: usize,
+    end: usize,
+) -> Result<Option<RecordBatch>, arrow_schema::ArrowError> {
+    let bytes = &batch.data[batch.records[start].range.start..batch.records[end - 1].range.end];
+    let mut decoder = ReaderBuilder::new(schema.clone())
+        .with_batch_size(end - start)
+        .build_decoder()?;
+    let mut consumed = 0;
+    while consumed < bytes.len() {
+        let n = decoder.decode(&bytes[consumed..])?;
+        if n == 0 {
+            break;
+        }
+        consumed += n;
+    }
+    let rb = decoder.flush()?;
+    if rb.as_ref().map(|b| b.num_rows()) != Some(end - start) {
+        return Err(arrow_schema::ArrowError::JsonError(format!(
+            "expected {} JSON objects, decoded {}",
+            end - start,
+            rb.as_ref().map_or(0, |b| b.num_rows())
+        )));
+    }
+    Ok(rb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{PartitionKey, RecordMeta};
+    use crate::schema::ColumnSpec;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampMillisecondType};
+    use arrow_array::Array;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn batch(lines: &[&str]) -> Batch {
+        let mut b = Batch::new(PartitionKey(Arc::from("k/")));
+        for (i, line) in lines.iter().enumerate() {
+            let meta = RecordMeta {
+                shard: Arc::from("f"),
+                position: i as u64,
+                sequence_number: None,
+                sub_sequence: None,
+                arrival_ms: 0,
+            };
+            b.push(line.as_bytes(), meta);
+        }
+        b
+    }
+
+    fn fixed_schema() -> SchemaSource {
+        let col = |name: &str, t: &str| ColumnSpec {
+            name: name.into(),
+            hive_type: t.into(),
+        };
+        let columns = [
+            col("id", "bigint"),
+            col("name", "string"),
+            col("ts", "timestamp"),
+        ];
+        SchemaSource::Fixed(Arc::new(TableSchema::from_columns(&columns).unwrap()))
+    }
+
+    fn read_back(bytes: Vec<u8>) -> Vec<RecordBatch> {
+        ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn wrong_typed_records_are_rejected_alone_and_the_rest_is_written() {
+        let encoder =
+            ParquetEncoder::new(fixed_schema(), ParquetCompression::Zstd(3), 1 << 20).unwrap();
+        let b = batch(&[
+            r#"{"id":1,"name":"a","ts":"2024-05-01T00:00:00.250Z"}"#,
+            r#"{"id":"not a number","name":"b"}"#,
+            r#"{"id":3,"name":"c","extra":true}"#,
+            r#"[1,2,3]"#,
+            r#"{"id":5,"name":7}"#,
+            r#"{"id":6}"#,
+        ]);
+        let mut out = Vec::new();
+        let outcome = encoder.encode(&b, &mut out).unwrap();
+        let rejected: Vec<usize> = outcome.rejected.iter().map(|r| r.index).collect();
+        assert_eq!(rejected, vec![1, 3, 4]);
+        assert!(outcome.rejected[0]
+            .message
+            .contains("does not fit the table schema"));
+        assert_eq!(outcome.rows, 3);
+        let batches = read_back(out);
+        let ids: Vec<i64> = batches
+            .iter()
+            .flat_map(|rb| rb.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        assert_eq!(ids, vec![1, 3, 6]);
+        let ts = batches[0]
+            .column(2)
+            .as_primitive::<TimestampMillisecondType>();
+        assert_eq!(ts.value(0), 1_714_521_600_250);
+        assert!(ts.is_null(1));
+    }
+
+    #[test]
+    fn inferred_schema_is_decided_once_and_reused() {
+        let encoder = ParquetEncoder::new(
+            SchemaSource::Infer {
+                sample: 10,
+                decided: OnceLock::new(),
+            },
+            ParquetCompression::Snappy,
+            1 << 20,
+        )
+        .unwrap();
+        assert!(encoder.schema().is_none());
+        let mut out = Vec::new();
+        encoder
+            .encode(&batch(&[r#"{"a":1,"b":"x"}"#]), &mut out)
+            .unwrap();
+        let schema = encoder.schema().unwrap();
+        assert_eq!(schema.columns().len(), 2);
+        // A later batch with a new field is written with the decided schema.
+        let mut out = Vec::new();
+        let outcome = encoder
+            .encode(&batch(&[r#"{"a":2,"c":true}"#]), &mut out)
+            .unwrap();
+        assert_eq!(outcome.rows, 1);
+        assert_eq!(read_back(out)[0].num_columns(), 2);
+        assert_eq!(encoder.extension(), ".snappy.parquet");
+    }
+}

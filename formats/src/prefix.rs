@@ -1,0 +1,647 @@
+//! Firehose-compatible S3 prefix templates (`Prefix` and `ErrorOutputPrefix`).
+//!
+//! A template is literal text mixed with `!{namespace:value}` expressions. Config load parses
+//! and validates it once; the S3 sink evaluates it per object with the oldest record's arrival
+//! time, the object's dynamic-partition keys and, for failed records, the error output type.
+//! `!{firehose:random-string}` survives [`PrefixTemplate::evaluate`] so every record of one
+//! object gets the same key; the writer fills it with [`fill_random_string`] when it opens the
+//! object. [`PrefixTemplate::table_layout`] tells the Glue catalog step the table root and
+//! partition columns the template produces.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+/// Firehose's default prefix, `YYYY/MM/dd/HH/` in UTC.
+pub const DEFAULT_PREFIX: &str = "!{timestamp:yyyy/MM/dd/HH}/";
+
+/// Left in place by [`PrefixTemplate::evaluate`]; replaced by [`fill_random_string`].
+const RANDOM_STRING_EXPR: &str = "!{firehose:random-string}";
+const RANDOM_STRING_LEN: usize = 11;
+
+// Firehose's wording for the configurations it rejects.
+const NO_ERROR_TYPE_IN_PREFIX: &str = "Prefix can't contain !{firehose:error-output-type}";
+const NO_LEADING_SLASH: &str = "Prefix and ErrorOutputPrefix must not start with '/'";
+const ERROR_PREFIX_REQUIRED: &str =
+    "ErrorOutputPrefix can't be null when Prefix contains expressions";
+const ERROR_PREFIX_NEEDS_TYPE: &str =
+    "ErrorOutputPrefix must contain !{firehose:error-output-type} when Prefix contains expressions";
+const ERROR_EXPRESSIONS_NEED_TYPE: &str =
+    "ErrorOutputPrefix expressions must include !{firehose:error-output-type}";
+const NO_KEYS_IN_ERROR_PREFIX: &str =
+    "ErrorOutputPrefix can't contain partitionKeyFromQuery or partitionKeyFromLambda expressions";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrefixError {
+    #[error("unterminated expression `{expression}` at byte {position}: missing `}}`")]
+    Unterminated { expression: String, position: usize },
+    #[error("empty expression `!{{}}` at byte {position}")]
+    EmptyExpression { position: usize },
+    /// Not one of timestamp, partitionKeyFromQuery, partitionKeyFromLambda, firehose.
+    #[error("unknown expression `{expression}` at byte {position}")]
+    UnknownExpression { expression: String, position: usize },
+    #[error("expression `{expression}` at byte {position} has no value")]
+    MissingValue { expression: String, position: usize },
+    #[error("unsupported letter '{letter}' in timestamp pattern `{pattern}`")]
+    UnsupportedPatternLetter { letter: char, pattern: String },
+    #[error("too many '{letter}' letters in timestamp pattern `{pattern}`")]
+    TooManyPatternLetters { letter: char, pattern: String },
+    #[error("unterminated quote in timestamp pattern `{pattern}`")]
+    UnterminatedQuote { pattern: String },
+    #[error("prefix `{template}` uses partition key `{name}`, which the record does not have")]
+    MissingPartitionKey { name: String, template: String },
+    #[error("prefix `{template}` uses !{{firehose:error-output-type}} but none was given")]
+    MissingErrorOutputType { template: String },
+    /// A Prefix / ErrorOutputPrefix that Firehose rejects; `reason` is Firehose's wording.
+    #[error("{reason} ({field} is `{template}`)")]
+    Invalid {
+        reason: &'static str,
+        field: &'static str,
+        template: String,
+    },
+}
+
+/// What one object's prefix is evaluated against.
+#[derive(Debug, Clone, Copy)]
+pub struct PrefixContext<'a> {
+    /// Approximate arrival time of the oldest record in the object (Firehose's rule).
+    pub timestamp: DateTime<Utc>,
+    /// Dynamic-partitioning keys as `(name, value)`, from the JQ query or the Lambda.
+    pub partition_keys: &'a [(&'a str, &'a str)],
+    /// Set only when writing failed records, e.g. `processing-failed`.
+    pub error_output_type: Option<&'a str>,
+}
+
+/// How a template maps onto a Hive/Glue table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableLayout {
+    /// Leading literal folders, each with its trailing `/`; `""` when the first folder varies.
+    pub root: String,
+    /// One column per folder below the root, named as the Glue crawler names them.
+    pub partition_columns: Vec<String>,
+}
+
+/// A parsed prefix template: parse once, evaluate per object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixTemplate {
+    source: String,
+    parts: Vec<Part>,
+}
+
+/// Timestamp patterns are flattened: their quoted and punctuation runs become `Literal`s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    /// A pattern letter from [`max_letters`] and its repeat count, e.g. `('y', 4)`.
+    Time(char, usize),
+    PartitionKey(String),
+    ErrorOutputType,
+    RandomString,
+}
+
+/// One `/`-separated piece of the template's output.
+#[derive(Default)]
+struct Segment {
+    /// Literal text before the first expression (all of it when `dynamic` is false).
+    lead: String,
+    dynamic: bool,
+}
+
+impl PrefixTemplate {
+    pub fn parse(template: &str) -> Result<Self, PrefixError> {
+        let mut parts = Vec::new();
+        let mut pos = 0;
+        while let Some(offset) = template[pos..].find("!{") {
+            let start = pos + offset;
+            push_literal(&mut parts, &template[pos..start]);
+            let body = &template[start + 2..];
+            // `!{` may not nest: an expression ends at the first `}` before any further `!{`.
+            let nested = body.find("!{").unwrap_or(body.len());
+            let Some(close) = body.find('}').filter(|&close| close < nested) else {
+                let expression = template[start..start + 2 + nested].to_string();
+                return Err(PrefixError::Unterminated {
+                    expression,
+                    position: start,
+                });
+            };
+            let expression = &template[start..start + close + 3];
+            parse_expression(&mut parts, &body[..close], expression, start)?;
+            pos = start + close + 3;
+        }
+        push_literal(&mut parts, &template[pos..]);
+        Ok(Self {
+            source: template.to_string(),
+            parts,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Firehose's own test: a parsed template has expressions iff it contains `!{`.
+    pub fn has_expressions(&self) -> bool {
+        self.source.contains("!{")
+    }
+
+    pub fn uses_error_output_type(&self) -> bool {
+        self.parts.contains(&Part::ErrorOutputType)
+    }
+
+    pub fn uses_timestamp(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Time(..)))
+    }
+
+    /// Names used by `partitionKeyFromQuery` / `partitionKeyFromLambda`, in order, deduplicated.
+    pub fn partition_key_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for part in &self.parts {
+            match part {
+                Part::PartitionKey(name) if !names.contains(&name.as_str()) => names.push(name),
+                _ => {}
+            }
+        }
+        names
+    }
+
+    /// Evaluates every expression except `!{firehose:random-string}`, which stays literal.
+    pub fn evaluate(&self, ctx: &PrefixContext<'_>) -> Result<String, PrefixError> {
+        let template = || self.source.clone();
+        let mut out = String::with_capacity(self.source.len() + 16);
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Time(letter, count) => {
+                    out.push_str(&format_field(*letter, *count, &ctx.timestamp))
+                }
+                Part::RandomString => out.push_str(RANDOM_STRING_EXPR),
+                Part::PartitionKey(name) => {
+                    let found = ctx.partition_keys.iter().find(|(key, _)| key == name);
+                    let (_, value) = found.ok_or_else(|| PrefixError::MissingPartitionKey {
+                        name: name.clone(),
+                        template: template(),
+                    })?;
+                    out.push_str(value);
+                }
+                Part::ErrorOutputType => {
+                    let missing = || PrefixError::MissingErrorOutputType {
+                        template: template(),
+                    };
+                    out.push_str(ctx.error_output_type.ok_or_else(missing)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The table root and one partition column per later non-empty folder. Text after the last
+    /// `/` is part of the object name, so it is neither root nor column.
+    pub fn table_layout(&self) -> TableLayout {
+        let (root, columns) = self.folders();
+        let partition_columns = (columns.into_iter().enumerate())
+            .map(|(n, (_, name))| name.unwrap_or_else(|| format!("partition_{n}")))
+            .collect();
+        TableLayout {
+            root,
+            partition_columns,
+        }
+    }
+
+    /// The value of each [`TableLayout::partition_columns`] entry in `evaluated`, an output of
+    /// this template. A key value containing `/` would shift the folders; the count still
+    /// matches the layout (missing folders come back empty).
+    pub fn partition_values(&self, evaluated: &str) -> Vec<String> {
+        let pieces: Vec<&str> = evaluated.split('/').collect();
+        let (_, columns) = self.folders();
+        let value = |(index, name): (usize, Option<String>)| {
+            let piece = pieces.get(index).copied().unwrap_or("");
+            match (name, piece.split_once('=')) {
+                (Some(_), Some((_, value))) => value.to_string(),
+                _ => piece.to_string(),
+            }
+        };
+        columns.into_iter().map(value).collect()
+    }
+
+    /// The root, and each column as (index of its piece in the `/`-split output, Hive name).
+    fn folders(&self) -> (String, Vec<(usize, Option<String>)>) {
+        let mut segments = vec![Segment::default()];
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => push_shape_text(&mut segments, text),
+                _ => mark_dynamic(&mut segments),
+            }
+        }
+        let folders = &segments[..segments.len() - 1];
+        let root_len = folders.iter().take_while(|s| !s.dynamic).count();
+        let root = folders[..root_len]
+            .iter()
+            .map(|s| format!("{}/", s.lead))
+            .collect();
+        let columns = (folders.iter().enumerate().skip(root_len))
+            .filter(|(_, s)| s.dynamic || !s.lead.is_empty())
+            .map(|(index, s)| {
+                let name = s.lead.split_once('=').map(|(name, _)| name.to_lowercase());
+                (index, name.filter(|name| !name.is_empty()))
+            })
+            .collect();
+        (root, columns)
+    }
+}
+
+fn push_shape_text(segments: &mut Vec<Segment>, text: &str) {
+    for (i, piece) in text.split('/').enumerate() {
+        if i > 0 {
+            segments.push(Segment::default());
+        }
+        if let Some(last) = segments.last_mut().filter(|s| !s.dynamic) {
+            last.lead.push_str(piece);
+        }
+    }
+}
+
+fn mark_dynamic(segments: &mut [Segment]) {
+    if let Some(last) = segments.last_mut() {
+        last.dynamic = true;
+    }
+}
+
+/// Appends literal text, merging it into a preceding literal.
+fn push_literal(parts: &mut Vec<Part>, text: &str) {
+    match parts.last_mut() {
+        Some(Part::Literal(last)) => last.push_str(text),
+        _ if !text.is_empty() => parts.push(Part::Literal(text.to_string())),
+        _ => {}
+    }
+}
+
+fn parse_expression(
+    parts: &mut Vec<Part>,
+    body: &str,
+    expression: &str,
+    position: usize,
+) -> Result<(), PrefixError> {
+    let expression = expression.to_string();
+    if body.trim().is_empty() {
+        return Err(PrefixError::EmptyExpression { position });
+    }
+    let part = match body.split_once(':').unwrap_or((body, "")) {
+        ("timestamp" | "partitionKeyFromQuery" | "partitionKeyFromLambda" | "firehose", "") => {
+            return Err(PrefixError::MissingValue {
+                expression,
+                position,
+            })
+        }
+        ("timestamp", pattern) => return parse_pattern(parts, pattern),
+        ("partitionKeyFromQuery" | "partitionKeyFromLambda", name) => {
+            Part::PartitionKey(name.to_string())
+        }
+        ("firehose", "error-output-type") => Part::ErrorOutputType,
+        ("firehose", "random-string") => Part::RandomString,
+        _ => {
+            return Err(PrefixError::UnknownExpression {
+                expression,
+                position,
+            })
+        }
+    };
+    parts.push(part);
+    Ok(())
+}
+
+/// Parses the subset of Java's DateTimeFormatter pattern language listed in [`max_letters`].
+fn parse_pattern(parts: &mut Vec<Part>, pattern: &str) -> Result<(), PrefixError> {
+    let mut in_quote = false;
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            // `''` is a quote character, inside or outside a quoted run; a lone `'` toggles.
+            match chars.next_if_eq(&'\'') {
+                Some(_) => push_literal(parts, "'"),
+                None => in_quote = !in_quote,
+            }
+        } else if in_quote || !c.is_ascii_alphabetic() {
+            push_literal(parts, c.encode_utf8(&mut [0; 4]));
+        } else {
+            let mut count = 1;
+            while chars.next_if_eq(&c).is_some() {
+                count += 1;
+            }
+            let (letter, pattern) = (c, pattern.to_string());
+            match max_letters(c) {
+                None => return Err(PrefixError::UnsupportedPatternLetter { letter, pattern }),
+                Some(max) if count > max => {
+                    return Err(PrefixError::TooManyPatternLetters { letter, pattern })
+                }
+                Some(_) => parts.push(Part::Time(c, count)),
+            }
+        }
+    }
+    if in_quote {
+        let pattern = pattern.to_string();
+        return Err(PrefixError::UnterminatedQuote { pattern });
+    }
+    Ok(())
+}
+
+/// The supported pattern letters and how many times each may repeat (as Java allows).
+fn max_letters(letter: char) -> Option<usize> {
+    match letter {
+        'y' | 'u' | 'Y' | 'S' => Some(9),
+        'D' | 'E' => Some(3),
+        'M' | 'd' | 'H' | 'h' | 'm' | 's' | 'w' => Some(2),
+        'a' => Some(1),
+        _ => None,
+    }
+}
+
+/// Formats one field in UTC; numbers are zero-padded to the letter count, as in Java.
+fn format_field(letter: char, count: usize, ts: &DateTime<Utc>) -> String {
+    let pad = |value: u32| format!("{value:0count$}");
+    let year = |year: i32| match count {
+        2 => format!("{:02}", year.rem_euclid(100)),
+        _ => format!("{year:0count$}"),
+    };
+    match letter {
+        'y' | 'u' => year(ts.year()),
+        'Y' => year(ts.iso_week().year()),
+        'M' => pad(ts.month()),
+        'd' => pad(ts.day()),
+        'D' => pad(ts.ordinal()),
+        'H' => pad(ts.hour()),
+        'h' => pad(ts.hour12().1),
+        'm' => pad(ts.minute()),
+        's' => pad(ts.second()),
+        'w' => pad(ts.iso_week().week()),
+        'a' => (if ts.hour12().0 { "PM" } else { "AM" }).to_string(),
+        'E' => ts.weekday().to_string(),
+        'S' => {
+            // A leap second shows up as nanos >= 1e9; clamp it into the current second.
+            let nanos = ts.nanosecond().min(999_999_999);
+            format!("{nanos:09}").chars().take(count).collect()
+        }
+        // parse_pattern admits only the letters of `max_letters`, all handled above.
+        _ => String::new(),
+    }
+}
+
+/// Replaces each `!{firehose:random-string}` left by [`PrefixTemplate::evaluate`] with
+/// `random`, one value per object (see [`random_string`]).
+pub fn fill_random_string(evaluated: &str, random: &str) -> String {
+    evaluated.replace(RANDOM_STRING_EXPR, random)
+}
+
+/// 11 random lowercase alphanumeric characters, like Firehose's `random-string`.
+pub fn random_string() -> String {
+    const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    // The 122 random bits of a v4 UUID, without its version and variant bits.
+    let u = uuid::Uuid::new_v4().as_u128();
+    let mut bits = (u & ((1 << 62) - 1)) | (((u >> 64) & 0xfff) << 62) | ((u >> 80) << 74);
+    let mut out = String::with_capacity(RANDOM_STRING_LEN);
+    for _ in 0..RANDOM_STRING_LEN {
+        out.push(char::from(ALPHABET[(bits % 36) as usize]));
+        bits /= 36;
+    }
+    out
+}
+
+/// The first broken rule, as a [`PrefixError::Invalid`] about `t`.
+fn check(
+    rules: &[(bool, &'static str)],
+    field: &'static str,
+    t: &PrefixTemplate,
+) -> Result<(), PrefixError> {
+    let template = t.source.clone();
+    match rules.iter().find(|(broken, _)| *broken) {
+        Some(&(_, reason)) => Err(PrefixError::Invalid {
+            reason,
+            field,
+            template,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Firehose's rules for `Prefix` on its own.
+pub fn validate_prefix(t: &PrefixTemplate) -> Result<(), PrefixError> {
+    let rules = [
+        (t.uses_error_output_type(), NO_ERROR_TYPE_IN_PREFIX),
+        (t.source.starts_with('/'), NO_LEADING_SLASH),
+    ];
+    check(&rules, "Prefix", t)
+}
+
+/// Firehose's rules for `ErrorOutputPrefix` given its `Prefix`; an empty `error_prefix`
+/// stands for an unset one.
+pub fn validate_error_prefix(
+    prefix: &PrefixTemplate,
+    error_prefix: &PrefixTemplate,
+) -> Result<(), PrefixError> {
+    let unset = error_prefix.source.is_empty();
+    let required = [(unset && prefix.has_expressions(), ERROR_PREFIX_REQUIRED)];
+    check(&required, "Prefix", prefix)?;
+    let untyped = !unset && !error_prefix.uses_error_output_type();
+    let keyed = !error_prefix.partition_key_names().is_empty();
+    let rules = [
+        (error_prefix.source.starts_with('/'), NO_LEADING_SLASH),
+        (keyed, NO_KEYS_IN_ERROR_PREFIX),
+        (untyped && prefix.has_expressions(), ERROR_PREFIX_NEEDS_TYPE),
+        (
+            untyped && error_prefix.has_expressions(),
+            ERROR_EXPRESSIONS_NEED_TYPE,
+        ),
+    ];
+    check(&rules, "ErrorOutputPrefix", error_prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        rfc3339.parse().expect("valid test time")
+    }
+
+    fn parse(template: &str) -> PrefixTemplate {
+        PrefixTemplate::parse(template).expect("template parses")
+    }
+
+    /// Evaluates at 2024-05-01T07:08:09.123Z, a Wednesday.
+    fn eval(template: &str, keys: &[(&str, &str)], kind: Option<&str>) -> Result<String, String> {
+        eval_at(template, at("2024-05-01T07:08:09.123Z"), keys, kind)
+    }
+
+    fn eval_at(
+        t: &str,
+        ts: DateTime<Utc>,
+        keys: &[(&str, &str)],
+        kind: Option<&str>,
+    ) -> Result<String, String> {
+        let ctx = PrefixContext {
+            timestamp: ts,
+            partition_keys: keys,
+            error_output_type: kind,
+        };
+        parse(t).evaluate(&ctx).map_err(|e| e.to_string())
+    }
+
+    /// Rows of `|`-separated cells, trimmed; blank lines skipped.
+    fn rows(table: &str) -> impl Iterator<Item = Vec<&str>> {
+        let lines = table.lines().filter(|line| !line.trim().is_empty());
+        lines.map(|line| line.split('|').map(str::trim).collect())
+    }
+
+    #[test]
+    fn default_prefix_gives_hourly_folders_and_four_partitions() {
+        let t = parse(DEFAULT_PREFIX);
+        assert_eq!(
+            eval(DEFAULT_PREFIX, &[], None).as_deref(),
+            Ok("2024/05/01/07/")
+        );
+        let layout = t.table_layout();
+        assert_eq!(layout.root, "");
+        let columns = ["partition_0", "partition_1", "partition_2", "partition_3"];
+        assert_eq!(layout.partition_columns, columns);
+        assert_eq!(
+            t.partition_values("2024/05/01/07/"),
+            ["2024", "05", "01", "07"]
+        );
+        assert!(t.has_expressions() && t.uses_timestamp() && !t.uses_error_output_type());
+    }
+
+    #[test]
+    fn hive_style_prefix_gives_named_columns() {
+        let t = parse("events/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/");
+        let evaluated = eval(t.source(), &[], None).expect("evaluates");
+        assert_eq!(evaluated, "events/dt=2024-05-01/hour=07/");
+        let layout = t.table_layout();
+        assert_eq!(layout.root, "events/");
+        assert_eq!(layout.partition_columns, ["dt", "hour"]);
+        assert_eq!(t.partition_values(&evaluated), ["2024-05-01", "07"]);
+    }
+
+    #[test]
+    fn layout_reads_quoted_and_upper_case_keys_and_skips_object_name_text() {
+        let t = parse("a/b/!{timestamp:'Year='yyyy}/static/Tenant=!{partitionKeyFromQuery:t}/x-");
+        let layout = t.table_layout();
+        assert_eq!(layout.root, "a/b/");
+        assert_eq!(layout.partition_columns, ["year", "partition_1", "tenant"]);
+        let values = t.partition_values("a/b/Year=2024/static/Tenant=acme/x-");
+        assert_eq!(values, ["2024", "static", "acme"]);
+        let literal = parse("logs/app/");
+        assert_eq!(literal.table_layout().root, "logs/app/");
+        assert!(!literal.has_expressions() && literal.table_layout().partition_columns.is_empty());
+    }
+
+    #[test]
+    fn timestamp_patterns() {
+        // 2016-01-01 is a Friday in ISO week 53 of 2015.
+        let table = "
+            !{timestamp:'year='yyyy}        | 2024-05-01T07:08:09.123Z | year=2024
+            !{timestamp:yyyy''MM 'it''s'}   | 2024-05-01T07:08:09.123Z | 2024'05 it's
+            !{timestamp:YYYY-'w'ww}         | 2016-02-25T00:00:00Z     | 2016-w08
+            !{timestamp:YYYY-w/yy}          | 2016-01-01T00:00:00Z     | 2015-53/16
+            !{timestamp:uuuu M d H m s}     | 2024-05-01T07:08:09.123Z | 2024 5 1 7 8 9
+            !{timestamp:SSS S SSSSSS}       | 2024-05-01T07:08:09.123Z | 123 1 123000
+            !{timestamp:DDD D w a hh h E}   | 2024-05-01T07:08:09.123Z | 122 122 18 AM 07 7 Wed
+            !{timestamp:h a EEE}            | 2024-05-05T00:30:00Z     | 12 AM Sun
+            !{timestamp:hh a, DD}           | 2024-01-02T13:00:00Z     | 01 PM, 02
+        ";
+        for row in rows(table) {
+            let got = eval_at(row[0], at(row[1]), &[], None);
+            assert_eq!(got.as_deref(), Ok(row[2]), "{}", row[0]);
+        }
+    }
+
+    #[test]
+    fn partition_keys_are_substituted_and_listed_once() {
+        let q = "c=!{partitionKeyFromQuery:id}/!{partitionKeyFromLambda:region}/!{partitionKeyFromQuery:id}/";
+        assert_eq!(parse(q).partition_key_names(), ["id", "region"]);
+        let keys = [("region", "eu-west-1"), ("id", "42")];
+        assert_eq!(eval(q, &keys, None).as_deref(), Ok("c=42/eu-west-1/42/"));
+        let want = format!("prefix `{q}` uses partition key `id`, which the record does not have");
+        assert_eq!(eval(q, &keys[..1], None), Err(want));
+    }
+
+    #[test]
+    fn error_output_type_is_required_when_used() {
+        let t = "errors/!{firehose:error-output-type}/";
+        let failed = eval(t, &[], Some("processing-failed"));
+        assert_eq!(failed.as_deref(), Ok("errors/processing-failed/"));
+        let want = format!("prefix `{t}` uses !{{firehose:error-output-type}} but none was given");
+        assert_eq!(eval(t, &[], None), Err(want));
+    }
+
+    #[test]
+    fn random_string_stays_until_filled() {
+        let evaluated = eval("!{firehose:random-string}/data/", &[], None).expect("evaluates");
+        assert_eq!(evaluated, "!{firehose:random-string}/data/");
+        assert_eq!(
+            fill_random_string(&evaluated, "5abf82daaa5"),
+            "5abf82daaa5/data/"
+        );
+        let (a, b) = (random_string(), random_string());
+        assert_eq!(a.len(), 11);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()),
+            "{a}"
+        );
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn parse_errors_name_the_expression_and_position() {
+        let table = "
+            a/!{timestamp:H         | unterminated expression `!{timestamp:H` at byte 2: missing `}`
+            !{timestamp:y/!{firehose:random-string} | unterminated expression `!{timestamp:y/` at byte 0: missing `}`
+            x/!{}                   | empty expression `!{}` at byte 2
+            !{foo:bar}              | unknown expression `!{foo:bar}` at byte 0
+            k/!{firehose:nope}      | unknown expression `!{firehose:nope}` at byte 2
+            !{partitionKeyFromQuery:} | expression `!{partitionKeyFromQuery:}` at byte 0 has no value
+            !{timestamp}            | expression `!{timestamp}` at byte 0 has no value
+            !{timestamp:yyyy-Q}     | unsupported letter 'Q' in timestamp pattern `yyyy-Q`
+            !{timestamp:ddd}        | too many 'd' letters in timestamp pattern `ddd`
+            x!{timestamp:'abc}      | unterminated quote in timestamp pattern `'abc`
+        ";
+        for row in rows(table) {
+            let err = PrefixTemplate::parse(row[0]).expect_err(row[0]);
+            assert_eq!(err.to_string(), row[1]);
+        }
+    }
+
+    fn validate(prefix: &str, error_prefix: &str) -> Result<(), String> {
+        let (prefix, error_prefix) = (parse(prefix), parse(error_prefix));
+        let both =
+            validate_prefix(&prefix).and_then(|()| validate_error_prefix(&prefix, &error_prefix));
+        both.map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn validation_reports_firehose_messages() {
+        let dynamic = "data/!{timestamp:yyyy}/";
+        let required = "ErrorOutputPrefix can't be null when Prefix contains expressions \
+            (Prefix is `data/!{timestamp:yyyy}/`)";
+        assert_eq!(validate(dynamic, ""), Err(required.into()));
+        let needs_type =
+            "ErrorOutputPrefix must contain !{firehose:error-output-type} when Prefix \
+            contains expressions (ErrorOutputPrefix is `errors/`)";
+        assert_eq!(validate(dynamic, "errors/"), Err(needs_type.into()));
+        // Prefix | ErrorOutputPrefix | start of the error, or `ok`.
+        let table = "
+            data/                 | e/!{timestamp:yyyy}/              | ErrorOutputPrefix expressions must include
+            x/!{firehose:error-output-type}/ | x/                     | Prefix can't contain !{firehose:error-output-type}
+            /data/                |                                   | Prefix and ErrorOutputPrefix must not start with '/'
+            data/!{timestamp:yyyy}/ | /e/!{firehose:error-output-type} | Prefix and ErrorOutputPrefix must not start with '/'
+            data/!{timestamp:yyyy}/ | e/!{firehose:error-output-type}/!{partitionKeyFromLambda:k}/ | ErrorOutputPrefix can't contain partitionKey
+            !{timestamp:yyyy/MM/dd/HH}/ | e/!{firehose:error-output-type}/!{timestamp:yyyy/MM}/ | ok
+            data/                 |                                   | ok
+            data/                 | errors/                           | ok
+        ";
+        for row in rows(table) {
+            match validate(row[0], row[1]) {
+                Ok(()) => assert_eq!(row[2], "ok", "{row:?}"),
+                Err(err) => assert!(err.starts_with(row[2]), "{row:?}: {err}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The record model: what a source produces ([`Record`]), where it came from ([`RecordMeta`]),
+//! and what the batcher hands to a sink ([`Batch`]): the records of one partition key, stored
+//! back to back in one buffer, with the source positions they cover.
+//!
+//! Flow: Source → `Record` → Decode → Partition → Batcher → `Batch` → Encode/Deliver → ack.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+/// Identifies a source stream of ordered positions: a Kinesis shard id, or an input file path.
+pub type ShardId = Arc<str>;
+
+/// Where a record came from. The checkpoint tracker acknowledges `(shard, position)` pairs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// The shard (or file) the record was read from.
+    pub shard: ShardId,
+    /// Monotone per shard: a file's byte offset just past the record, or a Kinesis ordinal.
+    /// The checkpoint tracker orders acknowledgements by it.
+    pub position: u64,
+    /// The source's own sequence number when it is not `position` (Kinesis); shown in dead letters.
+    pub sequence_number: Option<Arc<str>>,
+    /// KPL sub-sequence number of a de-aggregated user record.
+    pub sub_sequence: Option<u32>,
+    /// When the record arrived, in milliseconds since the Unix epoch (UTC).
+    pub arrival_ms: i64,
+}
+
+impl RecordMeta {
+    /// The sequence number to report: the source's own, or the position.
+    pub fn sequence_text(&self) -> String {
+        match &self.sequence_number {
+            Some(seq) => seq.to_string(),
+            None => self.position.to_string(),
+        }
+    }
+}
+
+/// One input record: its raw bytes and where it came from.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub data: Bytes,
+    pub meta: RecordMeta,
+}
+
+/// The partition a record belongs to: its evaluated prefix (a `!{firehose:random-string}`
+/// expression, if any, is still unevaluated so that one object gets one random string).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionKey(pub Arc<str>);
+
+impl PartitionKey {
+    pub fn prefix(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One record inside a batch: its bytes are `data[range]` of the batch.
+#[derive(Clone, Debug)]
+pub struct BatchRecord {
+    pub meta: RecordMeta,
+    pub range: Range<usize>,
+}
+
+/// A closed, immutable batch of records of one partition key.
+///
+/// Records are stored back to back in `data`, each followed by a newline, so an NDJSON
+/// encoder writes `data` as is and a JSON decoder reads it in one pass.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub key: PartitionKey,
+    pub data: Vec<u8>,
+    pub records: Vec<BatchRecord>,
+    /// Arrival time of the first record, ms since the epoch; names the object.
+    pub first_arrival_ms: i64,
+}
+
+impl Batch {
+    pub fn new(key: PartitionKey) -> Self {
+        Batch {
+            key,
+            data: Vec::new(),
+            records: Vec::new(),
+            first_arrival_ms: 0,
+        }
+    }
+
+    /// Appends one record (a newline is added after it).
+    pub fn push(&mut self, data: &[u8], meta: RecordMeta) {
+        if self.records.is_empty() {
+            self.first_arrival_ms = meta.arrival_ms;
+        }
+        let start = self.data.len();
+        self.data.extend_from_slice(data);
+        self.records.push(BatchRecord {
+            meta,
+            range: start..start + data.len(),
+        });
+        self.data.push(b'\n');
+    }
+
+    /// The raw bytes of record `index` (without its newline).
+    pub fn record_data(&self, index: usize) -> &[u8] {
+        &self.data[self.records[index].range.clone()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Incoming bytes: the records' own sizes, without separators (Firehose's measure).
+    pub fn incoming_bytes(&self) -> usize {
+        self.data.len() - self.records.len()
+    }
+
+    /// A new batch of the same key holding only the records at `indices` (in that order).
+    pub fn select(&self, indices: &[usize]) -> Batch {
+        let mut out = Batch::new(self.key.clone());
+        for &i in indices {
+            out.push(self.record_data(i), self.records[i].meta.clone());
+        }
+        out
+    }
+}
+
+/// Firehose's error-output types: the folder a dead-lettered record lands in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorOutputType {
+    ProcessingFailed,
+    FormatConversionFailed,
+    ElasticsearchFailed,
+    DynamodbFailed,
+    S3Failed,
+}
+
+impl ErrorOutputType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorOutputType::ProcessingFailed => "processing-failed",
+            ErrorOutputType::FormatConversionFailed => "format-conversion-failed",
+            ErrorOutputType::ElasticsearchFailed => "elasticsearch-failed",
+            ErrorOutputType::DynamodbFailed => "dynamodb-failed",
+            ErrorOutputType::S3Failed => "s3-failed",
+        }
+    }
+}
+
+/// A record that could not be delivered, with why: the unit the dead letter stores.
+#[derive(Clone, Debug)]
+pub struct FailedRecord {
+    pub data: Bytes,
+    pub meta: RecordMeta,
+    pub error_type: ErrorOutputType,
+    /// Short machine-readable code, e.g. `Decode.InvalidJson`, `Format.SchemaMismatch`.
+    pub error_code: String,
+    pub error_message: String,
+    pub attempts_made: u32,
+    /// Destination fields for the error record, e.g. `("esDocumentId", "…")`.
+    pub destination_fields: Vec<(&'static str, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(position: u64) -> RecordMeta {
+        RecordMeta {
+            shard: Arc::from("f"),
+            position,
+            sequence_number: None,
+            sub_sequence: None,
+            arrival_ms: 1000 + position as i64,
+        }
+    }
+
+    #[test]
+    fn batch_stores_records_back_to_back_and_selects_by_index() {
+        let mut batch = Batch::new(PartitionKey(Arc::from("p/")));
+        batch.push(br#"{"a":1}"#, meta(1));
+        batch.push(br#"{"a":22}"#, meta(2));
+        batch.push(br#"{"a":333}"#, meta(3));
+        assert_eq!(batch.data, b"{\"a\":1}\n{\"a\":22}\n{\"a\":333}\n");
+        assert_eq!(batch.record_data(1), br#"{"a":22}"#);
+        assert_eq!(batch.incoming_bytes(), 7 + 8 + 9);
+        assert_eq!(batch.first_arrival_ms, 1001);
+        let picked = batch.select(&[2, 0]);
+        assert_eq!(picked.data, b"{\"a\":333}\n{\"a\":1}\n");
+        assert_eq!(picked.records[0].meta.position, 3);
+    }
+}

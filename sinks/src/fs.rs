@@ -1,0 +1,96 @@
+//! Staged local writes: data goes to a hidden temp file beside the target, is synced, and
+//! appears by rename — a reader never sees half a file, and a crash leaves only a temp file
+//! that [`sweep_stale_temp_files`] removes at the next start.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+/// Marker in the names of staged files.
+const TEMP_MARKER: &str = ".spillway-tmp-";
+
+/// Writes `path` atomically: `write` fills a buffered temp file, which is synced and renamed.
+/// When `write` returns `Ok(false)` nothing is published and the temp file is removed.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<bool>,
+) -> io::Result<bool> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("object");
+    let temp = dir.join(format!(
+        ".{name}{TEMP_MARKER}{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&temp)?);
+        if !write(&mut out)? {
+            return Ok(false);
+        }
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        sync_dir(dir);
+        Ok(true)
+    })();
+    if !matches!(result, Ok(true)) {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Makes a rename durable (best effort: not every filesystem supports syncing a folder).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Removes temp files left by a crash under `root`; returns how many were removed.
+pub fn sweep_stale_temp_files(root: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    let mut stack: Vec<PathBuf> = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                stack.push(path);
+            } else if entry.file_name().to_string_lossy().contains(TEMP_MARKER) {
+                fs::remove_file(&path)?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn publishes_by_rename_and_sweeps_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a/b/object.json");
+        assert!(write_atomically(&target, |w| w.write_all(b"hello").map(|_| true)).unwrap());
+        assert_eq!(fs::read(&target).unwrap(), b"hello");
+        // A writer that declines leaves nothing behind.
+        let skipped = dir.path().join("a/b/skipped.json");
+        assert!(!write_atomically(&skipped, |_| Ok(false)).unwrap());
+        assert!(!skipped.exists());
+        // A crash mid-write leaves a temp file; the sweep removes only that.
+        fs::write(dir.path().join("a/.x.json.spillway-tmp-123"), b"half").unwrap();
+        assert_eq!(sweep_stale_temp_files(dir.path()).unwrap(), 1);
+        assert_eq!(fs::read_dir(dir.path().join("a/b")).unwrap().count(), 1);
+    }
+}

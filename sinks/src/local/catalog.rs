@@ -1,0 +1,105 @@
+//! The local catalog: Glue-style JSON documents for the database, the table and each
+//! partition, plus the Athena DDL beside them, under `<lake>/_catalog/<database>/<table>/`.
+//! Partitions are registered only after their first object is durable, and idempotently.
+
+use std::collections::HashSet;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use spillway_formats::prefix::PrefixTemplate;
+use spillway_formats::schema::ColumnSpec;
+
+use super::config::CatalogTarget;
+use crate::catalog::TableDefinition;
+use crate::fs::write_atomically;
+
+/// Folder under the lake root that holds the catalog.
+pub const CATALOG_DIR: &str = "_catalog";
+
+pub struct LocalCatalog {
+    dir: PathBuf,
+    prefix: PrefixTemplate,
+    lake_location: String,
+    target: CatalogTarget,
+    state: Mutex<CatalogState>,
+}
+
+#[derive(Default)]
+struct CatalogState {
+    /// Columns of the table document last written (None: not yet written by this process).
+    columns: Option<Vec<ColumnSpec>>,
+    known_partitions: HashSet<String>,
+}
+
+impl LocalCatalog {
+    pub fn new(lake_root: &Path, prefix: PrefixTemplate, target: CatalogTarget) -> Self {
+        let absolute = fs::canonicalize(lake_root).unwrap_or_else(|_| lake_root.to_path_buf());
+        LocalCatalog {
+            dir: lake_root
+                .join(CATALOG_DIR)
+                .join(&target.database)
+                .join(&target.table),
+            prefix,
+            lake_location: format!("file://{}/", absolute.display()),
+            target,
+            state: Mutex::default(),
+        }
+    }
+
+    fn definition(&self, columns: Vec<ColumnSpec>) -> TableDefinition {
+        TableDefinition {
+            database: self.target.database.clone(),
+            table: self.target.table.clone(),
+            columns,
+            partition_columns: self.prefix.table_layout().partition_columns,
+            location: format!("{}{}", self.lake_location, self.prefix.table_layout().root),
+        }
+    }
+
+    /// Records that an object with `columns` is durable under `evaluated_prefix`: writes the
+    /// table documents when the columns are new, and the partition when it is new.
+    pub fn register(&self, columns: &[ColumnSpec], evaluated_prefix: &str) -> io::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let table = self.definition(columns.to_vec());
+        if state.columns.as_deref() != Some(columns) {
+            write_json(&self.dir.join("table.json"), &table.table_json())?;
+            write_json(
+                &self.dir.parent().unwrap_or(&self.dir).join("database.json"),
+                &table.database_json(),
+            )?;
+            write_text(
+                &self.dir.join("create_table.sql"),
+                &table.create_table_ddl(),
+            )?;
+            state.columns = Some(columns.to_vec());
+        }
+        if table.partition_columns.is_empty() || state.known_partitions.contains(evaluated_prefix) {
+            return Ok(());
+        }
+        let values = self.prefix.partition_values(evaluated_prefix);
+        let doc_name = format!("{}.json", values.join(",").replace(['/', '\\'], "_"));
+        let doc_path = self.dir.join("partitions").join(doc_name);
+        if !doc_path.exists() {
+            let location = format!("{}{evaluated_prefix}", self.lake_location);
+            write_json(&doc_path, &table.partition_json(&values, &location))?;
+            let mut ddl = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.join("partitions.sql"))?;
+            ddl.write_all(table.add_partition_ddl(&values, &location).as_bytes())?;
+        }
+        state.known_partitions.insert(evaluated_prefix.to_string());
+        Ok(())
+    }
+}
+
+fn write_json(path: &Path, doc: &serde_json::Value) -> io::Result<()> {
+    let text = serde_json::to_string_pretty(doc).map_err(io::Error::other)?;
+    write_text(path, &text)
+}
+
+fn write_text(path: &Path, text: &str) -> io::Result<()> {
+    write_atomically(path, |w| w.write_all(text.as_bytes()).map(|_| true)).map(|_| ())
+}

@@ -1,0 +1,176 @@
+//! The one retry policy every sink uses: exponential backoff with full jitter inside a time
+//! budget (`retry_duration`) and an attempt cap. [`RetryPolicy::next_delay`] is pure (elapsed
+//! time and jitter passed in); [`RetryingSink`] applies it, retrying only the records that
+//! failed retryably and returning the rest as failures for the dead letter.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use spillway_formats::record::{Batch, ErrorOutputType};
+use tokio::time::Instant;
+
+use crate::sink::{Delivery, ErrorClass, FailedItem, Sink};
+
+/// How long and how often to retry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Upper bound of the first backoff.
+    pub initial_backoff: Duration,
+    /// Upper bound of any one backoff.
+    pub max_backoff: Duration,
+    /// Total time to keep retrying a batch (Firehose's `retry_duration`); zero: no retries.
+    pub retry_duration: Duration,
+    /// Attempts at most, counting the first.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(20),
+            retry_duration: Duration::from_secs(300),
+            max_attempts: u32::MAX,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before the next attempt after `attempts_made` attempts over `elapsed`, with
+    /// `jitter` in `[0, 1)`; `None` when the budget (time or attempts) is spent.
+    pub fn next_delay(
+        &self,
+        attempts_made: u32,
+        elapsed: Duration,
+        jitter: f64,
+    ) -> Option<Duration> {
+        if attempts_made >= self.max_attempts || elapsed >= self.retry_duration {
+            return None;
+        }
+        let exponent = attempts_made.saturating_sub(1).min(30);
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(1u32 << exponent)
+            .min(self.max_backoff);
+        let delay = ceiling.mul_f64(jitter.clamp(0.0, 1.0));
+        Some(delay.min(self.retry_duration - elapsed))
+    }
+}
+
+/// Counters of what retrying did, for metrics.
+#[derive(Debug, Default)]
+pub struct RetryStats {
+    pub attempts: AtomicU64,
+    pub retries: AtomicU64,
+    pub give_ups: AtomicU64,
+}
+
+/// A sink wrapped in the retry policy. Whole-request retryable errors retry the batch;
+/// retryable per-record failures retry only those records. What is left when the budget is
+/// spent, and every permanent failure, comes back in `Delivery::failed`.
+pub struct RetryingSink {
+    inner: Arc<dyn Sink>,
+    policy: RetryPolicy,
+    /// Error-output type for records of a request that failed as a whole.
+    error_type: ErrorOutputType,
+    pub stats: Arc<RetryStats>,
+}
+
+impl RetryingSink {
+    pub fn new(inner: Arc<dyn Sink>, policy: RetryPolicy, error_type: ErrorOutputType) -> Self {
+        RetryingSink {
+            inner,
+            policy,
+            error_type,
+            stats: Arc::default(),
+        }
+    }
+
+    pub async fn deliver(&self, batch: Arc<Batch>) -> Delivery {
+        let started = Instant::now();
+        let mut result = Delivery::default();
+        let mut pending = batch;
+        // Index in the original batch of each record of `pending`.
+        let mut original_index: Vec<usize> = (0..pending.len()).collect();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+            let retry_now: Vec<FailedItem> = match self.inner.deliver(pending.clone()).await {
+                Ok(delivery) => {
+                    result.delivered += delivery.delivered;
+                    result.objects.extend(delivery.objects);
+                    result.bytes += delivery.bytes;
+                    let (retryable, permanent): (Vec<_>, Vec<_>) = delivery
+                        .failed
+                        .into_iter()
+                        .partition(|f| f.class == ErrorClass::Retryable);
+                    for item in permanent {
+                        result.failed.push(remap(item, &original_index, attempts));
+                    }
+                    retryable
+                }
+                Err(e) => {
+                    let class = e.class;
+                    let items = (0..pending.len()).map(|index| FailedItem {
+                        index,
+                        class,
+                        error_type: self.error_type,
+                        code: e.code.clone(),
+                        message: e.message.clone(),
+                        attempts,
+                    });
+                    if class == ErrorClass::Permanent {
+                        tracing::warn!(sink = self.inner.name(), error = %e, records = pending.len(), "permanent delivery error; sending records to the dead letter");
+                        result
+                            .failed
+                            .extend(items.map(|item| remap(item, &original_index, attempts)));
+                        return result;
+                    }
+                    tracing::warn!(sink = self.inner.name(), error = %e, attempt = attempts, "delivery failed; will retry");
+                    items.collect()
+                }
+            };
+            if retry_now.is_empty() {
+                return result;
+            }
+            match self
+                .policy
+                .next_delay(attempts, started.elapsed(), fastrand::f64())
+            {
+                Some(delay) => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(delay).await;
+                    let indices: Vec<usize> = retry_now.iter().map(|f| f.index).collect();
+                    original_index = indices.iter().map(|&i| original_index[i]).collect();
+                    pending = Arc::new(pending.select(&indices));
+                }
+                None => {
+                    self.stats.give_ups.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        sink = self.inner.name(),
+                        records = retry_now.len(),
+                        attempts,
+                        "retry budget spent; sending records to the dead letter"
+                    );
+                    result.failed.extend(
+                        retry_now
+                            .into_iter()
+                            .map(|item| remap(item, &original_index, attempts)),
+                    );
+                    return result;
+                }
+            }
+        }
+    }
+}
+
+fn remap(mut item: FailedItem, original_index: &[usize], attempts: u32) -> FailedItem {
+    item.index = original_index[item.index];
+    item.attempts = attempts;
+    item
+}
+
+#[cfg(test)]
+mod tests;

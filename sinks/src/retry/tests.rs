@@ -1,0 +1,156 @@
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::sink::SinkError;
+use spillway_formats::record::{PartitionKey, RecordMeta};
+
+fn policy(budget_secs: u64) -> RetryPolicy {
+    RetryPolicy {
+        initial_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(2),
+        retry_duration: Duration::from_secs(budget_secs),
+        max_attempts: u32::MAX,
+    }
+}
+
+#[test]
+fn backoff_grows_exponentially_under_a_cap_and_stops_at_the_budget() {
+    let p = policy(10);
+    let zero = Duration::ZERO;
+    assert_eq!(p.next_delay(1, zero, 1.0), Some(Duration::from_millis(100)));
+    assert_eq!(p.next_delay(3, zero, 1.0), Some(Duration::from_millis(400)));
+    assert_eq!(p.next_delay(3, zero, 0.5), Some(Duration::from_millis(200)));
+    assert_eq!(p.next_delay(20, zero, 1.0), Some(Duration::from_secs(2)));
+    // Never sleeps past the budget, and stops once it is spent.
+    assert_eq!(
+        p.next_delay(20, Duration::from_millis(9_500), 1.0),
+        Some(Duration::from_millis(500))
+    );
+    assert_eq!(p.next_delay(1, Duration::from_secs(10), 0.3), None);
+    assert_eq!(policy(0).next_delay(1, zero, 0.3), None);
+    let capped = RetryPolicy {
+        max_attempts: 2,
+        ..policy(10)
+    };
+    assert!(capped.next_delay(1, zero, 0.1).is_some());
+    assert_eq!(capped.next_delay(2, zero, 0.1), None);
+}
+
+/// A sink that answers from a script, one entry per call, and records what it was sent.
+struct ScriptedSink {
+    script: Mutex<Vec<Result<Vec<(usize, ErrorClass)>, SinkError>>>,
+    seen: Mutex<Vec<Vec<u64>>>,
+}
+
+#[async_trait]
+impl Sink for ScriptedSink {
+    fn name(&self) -> &'static str {
+        "Scripted"
+    }
+
+    async fn deliver(&self, batch: Arc<Batch>) -> Result<Delivery, SinkError> {
+        let positions = batch.records.iter().map(|r| r.meta.position).collect();
+        self.seen.lock().unwrap().push(positions);
+        let failures = self.script.lock().unwrap().remove(0)?;
+        Ok(Delivery {
+            delivered: batch.len() - failures.len(),
+            failed: failures
+                .into_iter()
+                .map(|(index, class)| FailedItem {
+                    index,
+                    class,
+                    error_type: ErrorOutputType::ElasticsearchFailed,
+                    code: format!("{class:?}"),
+                    message: "scripted".into(),
+                    attempts: 0,
+                })
+                .collect(),
+            ..Delivery::default()
+        })
+    }
+}
+
+fn batch(n: u64) -> Arc<Batch> {
+    let mut b = Batch::new(PartitionKey(Arc::from("k")));
+    for position in 0..n {
+        let meta = RecordMeta {
+            shard: Arc::from("s"),
+            position,
+            sequence_number: None,
+            sub_sequence: None,
+            arrival_ms: 0,
+        };
+        b.push(b"{}", meta);
+    }
+    Arc::new(b)
+}
+
+fn retrying(
+    script: Vec<Result<Vec<(usize, ErrorClass)>, SinkError>>,
+    budget: u64,
+) -> (RetryingSink, Arc<ScriptedSink>) {
+    let inner = Arc::new(ScriptedSink {
+        script: Mutex::new(script),
+        seen: Mutex::new(Vec::new()),
+    });
+    let sink = RetryingSink::new(inner.clone(), policy(budget), ErrorOutputType::S3Failed);
+    (sink, inner)
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_only_the_records_that_failed_retryably() {
+    use ErrorClass::*;
+    let (sink, inner) = retrying(
+        vec![
+            Ok(vec![(1, Retryable), (2, Permanent), (3, Retryable)]),
+            Ok(vec![(1, Retryable)]),
+            Ok(vec![]),
+        ],
+        60,
+    );
+    let delivery = sink.deliver(batch(5)).await;
+    assert_eq!(
+        *inner.seen.lock().unwrap(),
+        vec![vec![0, 1, 2, 3, 4], vec![1, 3], vec![3]]
+    );
+    assert_eq!(delivery.delivered, 4);
+    assert_eq!(delivery.failed.len(), 1);
+    assert_eq!(delivery.failed[0].index, 2);
+    assert_eq!(delivery.failed[0].attempts, 1);
+    assert_eq!(sink.stats.retries.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn whole_request_errors_retry_then_dead_letter_everything_with_the_sink_error_type() {
+    let storm = (0..1000)
+        .map(|_| Err(SinkError::retryable("S3.SlowDown", "503")))
+        .collect();
+    let (sink, _) = retrying(storm, 5);
+    let started = Instant::now();
+    let delivery = sink.deliver(batch(3)).await;
+    assert!(started.elapsed() <= Duration::from_secs(5));
+    assert_eq!(delivery.delivered, 0);
+    let indices: Vec<usize> = delivery.failed.iter().map(|f| f.index).collect();
+    assert_eq!(indices, vec![0, 1, 2]);
+    assert!(delivery
+        .failed
+        .iter()
+        .all(|f| f.error_type == ErrorOutputType::S3Failed
+            && f.code == "S3.SlowDown"
+            && f.attempts > 1));
+    assert_eq!(sink.stats.give_ups.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_request_errors_are_not_retried() {
+    let (sink, inner) = retrying(
+        vec![Err(SinkError::permanent("S3.NoSuchBucket", "gone"))],
+        60,
+    );
+    let delivery = sink.deliver(batch(2)).await;
+    assert_eq!(inner.seen.lock().unwrap().len(), 1);
+    assert_eq!(delivery.failed.len(), 2);
+    assert_eq!(delivery.failed[0].attempts, 1);
+}

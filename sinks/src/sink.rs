@@ -1,0 +1,84 @@
+//! The `Sink` trait: deliver one closed batch to a destination and say, per record, what
+//! happened. Retries and dead-lettering wrap a sink (see `retry` and `dead_letter`); a sink
+//! itself only reports and classifies.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use spillway_formats::record::{Batch, ErrorOutputType};
+use thiserror::Error;
+
+/// Should the caller try again?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Throttling, 5xx, timeouts, connection errors, a full disk: worth retrying.
+    Retryable,
+    /// Bad request, access denied, missing bucket: retrying cannot help.
+    Permanent,
+}
+
+/// A whole-request failure, classified by the sink that saw it.
+#[derive(Clone, Debug, Error)]
+#[error("{code}: {message}")]
+pub struct SinkError {
+    pub class: ErrorClass,
+    /// Short code, e.g. `LocalLake.Io`, `S3.SlowDown`; counted in metrics.
+    pub code: String,
+    pub message: String,
+}
+
+impl SinkError {
+    pub fn retryable(code: impl Into<String>, message: impl Into<String>) -> Self {
+        SinkError {
+            class: ErrorClass::Retryable,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(code: impl Into<String>, message: impl Into<String>) -> Self {
+        SinkError {
+            class: ErrorClass::Permanent,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.class == ErrorClass::Retryable
+    }
+}
+
+/// One record of a batch that was not delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedItem {
+    /// Index of the record in the batch that was delivered.
+    pub index: usize,
+    pub class: ErrorClass,
+    pub error_type: ErrorOutputType,
+    pub code: String,
+    pub message: String,
+    /// Attempts made before giving up (filled in by the retrying wrapper).
+    pub attempts: u32,
+}
+
+/// The outcome of delivering a batch: every record is either delivered or in `failed`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub delivered: usize,
+    pub failed: Vec<FailedItem>,
+    /// Objects or documents written (keys, for logs and tests).
+    pub objects: Vec<String>,
+    /// Bytes written to the destination.
+    pub bytes: u64,
+}
+
+/// A destination.
+#[async_trait]
+pub trait Sink: Send + Sync {
+    /// Metric/log name of the destination, Firehose style: `S3`, `LocalLake`, `Elasticsearch`.
+    fn name(&self) -> &'static str;
+
+    /// Delivers `batch`. `Err` means nothing was delivered; `Ok` lists per-record failures.
+    async fn deliver(&self, batch: Arc<Batch>) -> Result<Delivery, SinkError>;
+}

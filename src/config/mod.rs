@@ -1,0 +1,247 @@
+//! Delivery-stream configuration: one TOML file per stream (source, processing, destination
+//! with buffering and format, dead letter). [`load`] reads and interpolates `${VAR}` /
+//! `${VAR:-default}`, [`validate()`] turns the raw types into a [`ValidatedConfig`] or a list of
+//! problems each naming its key. Nothing is built before validation passes.
+
+mod load;
+mod size;
+mod validate;
+
+use serde::Deserialize;
+use spillway_formats::compression::Codec;
+use spillway_formats::schema::ColumnSpec;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use self::load::{load, load_str, ConfigError, ConfigProblem};
+pub use self::size::{HumanDuration, HumanSize};
+pub use self::validate::{validate, DeadLetterTarget, FormatSettings, InputSpec, ValidatedConfig};
+
+/// One delivery stream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Delivery-stream name; the first part of every object name and the metrics label.
+    pub name: String,
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub processing: ProcessingConfig,
+    pub destination: DestinationConfig,
+    #[serde(default)]
+    pub dead_letter: Option<DeadLetterConfig>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// Where records come from.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// NDJSON from a file, every file of a folder (sorted by name), or `-` for stdin;
+    /// gzip-compressed input is detected and accepted.
+    File {
+        /// File, folder or `-`.
+        path: String,
+        /// Where read positions are checkpointed, so a rerun resumes after the last durable
+        /// record. Default: `<lake>/_checkpoints/<name>.json` for a local destination.
+        #[serde(default)]
+        checkpoint_file: Option<PathBuf>,
+    },
+}
+
+/// Per-record processing before buffering.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessingConfig {
+    /// Records above this size go to the dead letter as `processing-failed` (Firehose: 1 MiB).
+    #[serde(default = "defaults::max_record_size")]
+    pub max_record_size: HumanSize,
+    /// Field holding the event time for `!{timestamp:…}` (jq-like path such as `.ts`);
+    /// ISO-8601 text or epoch seconds/millis. Absent: arrival time, as Firehose does.
+    #[serde(default)]
+    pub time_field: Option<String>,
+    /// `!{partitionKeyFromQuery:NAME}` keys: NAME = jq-like path, e.g. `country = ".geo.country"`.
+    #[serde(default)]
+    pub partition_keys: BTreeMap<String, String>,
+}
+
+impl Default for ProcessingConfig {
+    fn default() -> Self {
+        ProcessingConfig {
+            max_record_size: defaults::max_record_size(),
+            time_field: None,
+            partition_keys: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where batches go.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DestinationConfig {
+    /// A local data lake: a folder of partitioned objects plus a Glue-style file catalog.
+    Local {
+        /// The lake's root folder.
+        path: PathBuf,
+        /// Firehose prefix template; default `!{timestamp:yyyy/MM/dd/HH}/`.
+        #[serde(default)]
+        prefix: Option<String>,
+        /// How long to retry a failing write before dead-lettering (0–7200 s).
+        #[serde(default = "defaults::retry_duration")]
+        retry_duration: HumanDuration,
+        /// Deliveries in flight at once.
+        #[serde(default = "defaults::concurrency")]
+        concurrency: usize,
+        #[serde(default)]
+        buffering: BufferingConfig,
+        #[serde(default)]
+        format: FormatConfig,
+        /// Register the table and its partitions in `<path>/_catalog/` (Parquet only).
+        #[serde(default)]
+        catalog: Option<CatalogConfig>,
+    },
+}
+
+/// Firehose buffering hints, plus the memory limits that bound all open buffers together.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferingConfig {
+    /// Flush a partition's buffer at this many incoming bytes (1–128 MiB).
+    #[serde(default = "defaults::buffer_size")]
+    pub size: HumanSize,
+    /// Flush a partition's buffer this long after its first record (0–900 s).
+    #[serde(default = "defaults::buffer_interval")]
+    pub interval: HumanDuration,
+    /// All open buffers together; above it the largest buffers flush early.
+    #[serde(default = "defaults::memory_budget")]
+    pub memory_budget: HumanSize,
+    /// Open partition buffers at most; above it the oldest flushes early.
+    #[serde(default = "defaults::max_open_partitions")]
+    pub max_open_partitions: usize,
+}
+
+impl Default for BufferingConfig {
+    fn default() -> Self {
+        BufferingConfig {
+            size: defaults::buffer_size(),
+            interval: defaults::buffer_interval(),
+            memory_budget: defaults::memory_budget(),
+            max_open_partitions: defaults::max_open_partitions(),
+        }
+    }
+}
+
+/// Output format of object destinations.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum FormatConfig {
+    Parquet {
+        /// Page compression: `snappy` (default), `zstd`, `gzip` or `none`.
+        #[serde(default)]
+        compression: Codec,
+        /// Compression level for zstd (1–22) or gzip (0–9).
+        #[serde(default)]
+        compression_level: Option<i32>,
+        /// Cut a row group when its encoded size reaches this.
+        #[serde(default = "defaults::row_group_size")]
+        row_group_size: HumanSize,
+        #[serde(default)]
+        schema: SchemaConfig,
+    },
+    Ndjson {
+        /// Whole-object compression: `gzip`, `zstd`, `snappy` or `none` (default).
+        #[serde(default = "defaults::no_codec")]
+        compression: Codec,
+        #[serde(default)]
+        compression_level: Option<i32>,
+    },
+}
+
+impl Default for FormatConfig {
+    fn default() -> Self {
+        FormatConfig::Parquet {
+            compression: Codec::Snappy,
+            compression_level: None,
+            row_group_size: defaults::row_group_size(),
+            schema: SchemaConfig::default(),
+        }
+    }
+}
+
+/// The Parquet table schema: listed columns, or inferred from the first records.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaConfig {
+    /// Columns with Hive types. Empty: infer the schema.
+    #[serde(default)]
+    pub columns: Vec<ColumnSpec>,
+    /// Records of the first batch read to infer the schema (when no columns are listed).
+    #[serde(default)]
+    pub infer_sample: Option<usize>,
+}
+
+/// The Glue-style table the objects are registered in.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    pub database: String,
+    pub table: String,
+}
+
+/// Where records that cannot be delivered go.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DeadLetterConfig {
+    Local {
+        /// Root folder. Default: the local destination's path.
+        #[serde(default)]
+        path: Option<PathBuf>,
+        /// Error prefix; must contain `!{firehose:error-output-type}` when the destination
+        /// prefix has expressions. Default: `errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/`.
+        #[serde(default)]
+        prefix: Option<String>,
+    },
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address for `/metrics` and `/healthz`, e.g. `127.0.0.1:9108`. Off for `run` unless
+    /// set; `serve` defaults to `0.0.0.0:9108`.
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
+mod defaults {
+    use super::{HumanDuration, HumanSize};
+    use spillway_formats::compression::Codec;
+
+    pub fn max_record_size() -> HumanSize {
+        HumanSize(1 << 20)
+    }
+    pub fn retry_duration() -> HumanDuration {
+        HumanDuration::from_secs(300)
+    }
+    pub fn concurrency() -> usize {
+        2
+    }
+    pub fn buffer_size() -> HumanSize {
+        HumanSize(64 << 20)
+    }
+    pub fn buffer_interval() -> HumanDuration {
+        HumanDuration::from_secs(60)
+    }
+    pub fn memory_budget() -> HumanSize {
+        HumanSize(512 << 20)
+    }
+    pub fn max_open_partitions() -> usize {
+        1000
+    }
+    pub fn row_group_size() -> HumanSize {
+        HumanSize(32 << 20)
+    }
+    pub fn no_codec() -> Codec {
+        Codec::None
+    }
+}

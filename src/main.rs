@@ -1,0 +1,145 @@
+//! The `spillway` command: parse arguments, set up logging, call the library. Exit codes:
+//! 0 done, 1 runtime failure, 2 bad config or usage, 130 a second interrupt.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use spillway::app::{self, RunOptions};
+use spillway::config::{self, ConfigError};
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(
+    name = "spillway",
+    version,
+    about = "Kinesis-Firehose-style delivery: read, buffer, convert, load"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a delivery stream until its input ends (or SIGINT/SIGTERM).
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Serve Prometheus metrics here (e.g. 127.0.0.1:9108); off by default.
+        #[arg(long)]
+        metrics_listen: Option<std::net::SocketAddr>,
+    },
+    /// Run as a service: metrics on (default 0.0.0.0:9108), keep running until a signal.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        metrics_listen: Option<std::net::SocketAddr>,
+    },
+    /// Load and validate a config without running it; print every problem.
+    Validate {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,spillway=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let (path, serve, listen) = match cli.command {
+        Command::Validate { config } => return validate(&config),
+        Command::Run {
+            config,
+            metrics_listen,
+        } => (config, false, metrics_listen),
+        Command::Serve {
+            config,
+            metrics_listen,
+        } => (config, true, metrics_listen),
+    };
+    let config = match config::load(&path) {
+        Ok(config) => config,
+        Err(e) => return config_failure(&path, &e),
+    };
+    let default_listen = serve.then(|| "0.0.0.0:9108".parse().expect("a valid address"));
+    let options = RunOptions {
+        metrics_listen: listen.or(config.metrics_listen).or(default_listen),
+        progress: true,
+        serve,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("spillway: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            eprintln!("\nspillway: stopping — flushing buffers and committing checkpoints (signal again to exit at once)");
+            let _ = stop_tx.send(true);
+            wait_for_signal().await;
+            eprintln!("spillway: second signal, exiting now");
+            std::process::exit(130);
+        });
+        match app::run(config, options, stop_rx).await {
+            Ok(summary) => {
+                print!("{}", summary.render());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("spillway: {e:#}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+fn validate(path: &std::path::Path) -> ExitCode {
+    match config::load(path) {
+        Ok(config) => {
+            println!("{}: ok (stream {:?})", path.display(), config.name);
+            ExitCode::SUCCESS
+        }
+        Err(e) => config_failure(path, &e),
+    }
+}
+
+fn config_failure(path: &std::path::Path, e: &ConfigError) -> ExitCode {
+    eprintln!("spillway: {}: {e}", path.display());
+    ExitCode::from(2)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,252 @@
+//! The batcher: one open buffer per partition key, closed into a [`Batch`] by the flush
+//! policy — size, age, the global memory budget, or the cap on open partitions, whichever
+//! comes first. Pure: time comes in as `now` (ms on a monotonic clock), no I/O.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use spillway_formats::record::{Batch, PartitionKey, RecordMeta};
+
+/// When buffers close.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlushPolicy {
+    /// Close a buffer at this many incoming bytes (Firehose's size hint).
+    pub max_bytes: usize,
+    /// Close a buffer this long after its first record (Firehose's interval hint).
+    pub max_age: Duration,
+    /// All open buffers together; above it the largest close early.
+    pub memory_budget: usize,
+    /// Open buffers at most; above it the oldest closes early.
+    pub max_open_partitions: usize,
+}
+
+/// Why a batch was closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FlushReason {
+    Size,
+    Age,
+    MemoryBudget,
+    OpenPartitions,
+    Shutdown,
+}
+
+struct OpenBuffer {
+    batch: Batch,
+    opened_at_ms: u64,
+    bytes: usize,
+}
+
+/// Open buffers by partition key.
+pub struct Batcher {
+    policy: FlushPolicy,
+    open: HashMap<PartitionKey, OpenBuffer>,
+    buffered_bytes: usize,
+}
+
+impl Batcher {
+    pub fn new(policy: FlushPolicy) -> Self {
+        Batcher {
+            policy,
+            open: HashMap::new(),
+            buffered_bytes: 0,
+        }
+    }
+
+    /// Incoming bytes held in open buffers.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered_bytes
+    }
+
+    pub fn open_partitions(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Adds a record; returns the batches this closed.
+    pub fn push(
+        &mut self,
+        key: &PartitionKey,
+        data: &[u8],
+        meta: RecordMeta,
+        now_ms: u64,
+    ) -> Vec<(Batch, FlushReason)> {
+        let mut closed = Vec::new();
+        let buffer = match self.open.get_mut(key) {
+            Some(buffer) => buffer,
+            None => self.open.entry(key.clone()).or_insert_with(|| OpenBuffer {
+                batch: Batch::new(key.clone()),
+                opened_at_ms: now_ms,
+                bytes: 0,
+            }),
+        };
+        buffer.batch.push(data, meta);
+        buffer.bytes += data.len();
+        self.buffered_bytes += data.len();
+        if buffer.bytes >= self.policy.max_bytes {
+            closed.push((self.close(key), FlushReason::Size));
+        }
+        while self.buffered_bytes > self.policy.memory_budget {
+            let Some(largest) = self.pick(|b| (b.bytes, u64::MAX - b.opened_at_ms)) else {
+                break;
+            };
+            closed.push((self.close(&largest), FlushReason::MemoryBudget));
+        }
+        while self.open.len() > self.policy.max_open_partitions {
+            let Some(oldest) = self.pick(|b| (u64::MAX - b.opened_at_ms, b.bytes)) else {
+                break;
+            };
+            closed.push((self.close(&oldest), FlushReason::OpenPartitions));
+        }
+        closed
+    }
+
+    /// Closes every buffer whose age reached the interval.
+    pub fn poll_expired(&mut self, now_ms: u64) -> Vec<(Batch, FlushReason)> {
+        let max_age = self.policy.max_age.as_millis() as u64;
+        let mut expired: Vec<(u64, PartitionKey)> = self
+            .open
+            .iter()
+            .filter(|(_, b)| now_ms.saturating_sub(b.opened_at_ms) >= max_age)
+            .map(|(k, b)| (b.opened_at_ms, k.clone()))
+            .collect();
+        expired.sort();
+        expired
+            .into_iter()
+            .map(|(_, key)| (self.close(&key), FlushReason::Age))
+            .collect()
+    }
+
+    /// Closes every buffer (shutdown), oldest first.
+    pub fn drain(&mut self) -> Vec<(Batch, FlushReason)> {
+        let mut keys: Vec<(u64, PartitionKey)> = self
+            .open
+            .iter()
+            .map(|(k, b)| (b.opened_at_ms, k.clone()))
+            .collect();
+        keys.sort();
+        keys.into_iter()
+            .map(|(_, key)| (self.close(&key), FlushReason::Shutdown))
+            .collect()
+    }
+
+    /// The earliest time a buffer will expire, if any is open.
+    pub fn next_expiry_ms(&self) -> Option<u64> {
+        let max_age = self.policy.max_age.as_millis() as u64;
+        self.open.values().map(|b| b.opened_at_ms + max_age).min()
+    }
+
+    /// The key of the buffer with the greatest `rank`.
+    fn pick<R: Ord>(&self, rank: impl Fn(&OpenBuffer) -> R) -> Option<PartitionKey> {
+        self.open
+            .iter()
+            .max_by(|a, b| rank(a.1).cmp(&rank(b.1)).then_with(|| b.0.cmp(a.0)))
+            .map(|(k, _)| k.clone())
+    }
+
+    fn close(&mut self, key: &PartitionKey) -> Batch {
+        match self.open.remove(key) {
+            Some(buffer) => {
+                self.buffered_bytes -= buffer.bytes;
+                buffer.batch
+            }
+            None => Batch::new(key.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn policy() -> FlushPolicy {
+        FlushPolicy {
+            max_bytes: 100,
+            max_age: Duration::from_secs(60),
+            memory_budget: 250,
+            max_open_partitions: 3,
+        }
+    }
+
+    fn key(k: &str) -> PartitionKey {
+        PartitionKey(Arc::from(k))
+    }
+
+    fn meta(position: u64) -> RecordMeta {
+        RecordMeta {
+            shard: Arc::from("s"),
+            position,
+            sequence_number: None,
+            sub_sequence: None,
+            arrival_ms: 0,
+        }
+    }
+
+    #[test]
+    fn size_trigger_closes_a_buffer_at_the_size_hint() {
+        let mut b = Batcher::new(policy());
+        assert!(b.push(&key("a"), &[b'x'; 60], meta(1), 0).is_empty());
+        let closed = b.push(&key("a"), &[b'x'; 40], meta(2), 1);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].1, FlushReason::Size);
+        assert_eq!(closed[0].0.len(), 2);
+        assert_eq!(closed[0].0.incoming_bytes(), 100);
+        assert_eq!(b.buffered_bytes(), 0);
+        assert_eq!(b.open_partitions(), 0);
+    }
+
+    #[test]
+    fn age_trigger_closes_buffers_at_the_interval_not_before() {
+        let mut b = Batcher::new(policy());
+        b.push(&key("a"), b"1", meta(1), 1_000);
+        b.push(&key("b"), b"2", meta(2), 30_000);
+        assert_eq!(b.next_expiry_ms(), Some(61_000));
+        assert!(b.poll_expired(60_999).is_empty());
+        let closed = b.poll_expired(61_000);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].0.key, key("a"));
+        assert_eq!(closed[0].1, FlushReason::Age);
+        // A record arriving later does not extend the first record's deadline.
+        b.push(&key("b"), b"3", meta(3), 89_000);
+        assert_eq!(b.poll_expired(90_000)[0].0.len(), 2);
+    }
+
+    #[test]
+    fn zero_interval_flushes_at_every_poll() {
+        let mut b = Batcher::new(FlushPolicy {
+            max_age: Duration::ZERO,
+            ..policy()
+        });
+        b.push(&key("a"), b"1", meta(1), 5);
+        assert_eq!(b.poll_expired(5).len(), 1);
+    }
+
+    #[test]
+    fn memory_budget_closes_the_largest_buffers_first() {
+        let mut b = Batcher::new(policy());
+        b.push(&key("a"), &[b'x'; 90], meta(1), 0);
+        b.push(&key("b"), &[b'x'; 50], meta(2), 1);
+        b.push(&key("c"), &[b'x'; 80], meta(3), 2);
+        let closed = b.push(&key("b"), &[b'x'; 40], meta(4), 3);
+        // 260 > 250: the largest (a, 90) closes; b (90) ties but is younger.
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].0.key, key("a"));
+        assert_eq!(closed[0].1, FlushReason::MemoryBudget);
+        assert_eq!(b.buffered_bytes(), 170);
+    }
+
+    #[test]
+    fn open_partition_cap_closes_the_oldest() {
+        let mut b = Batcher::new(policy());
+        for (i, k) in ["a", "b", "c"].iter().enumerate() {
+            assert!(b.push(&key(k), b"1", meta(i as u64), i as u64).is_empty());
+        }
+        let closed = b.push(&key("d"), b"1", meta(9), 9);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].0.key, key("a"));
+        assert_eq!(closed[0].1, FlushReason::OpenPartitions);
+        let drained: Vec<PartitionKey> =
+            b.drain().into_iter().map(|(batch, _)| batch.key).collect();
+        assert_eq!(drained, vec![key("b"), key("c"), key("d")]);
+    }
+}

@@ -1,0 +1,141 @@
+//! The delivery stage: runs closed batches through the retrying sink with bounded
+//! concurrency (waiting for a free slot is the back-pressure that stops intake), sends what
+//! failed to the dead letter (retried until durable), and only then acknowledges every record
+//! of the batch to the checkpoint tracker.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use spillway_formats::record::{Batch, FailedRecord};
+use spillway_sinks::dead_letter::{write_durably, DeadLetter};
+use spillway_sinks::retry::RetryingSink;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::checkpoint::CheckpointTracker;
+use crate::metrics::Metrics;
+
+pub struct Deliverer {
+    sink: Arc<RetryingSink>,
+    dead_letter: Arc<dyn DeadLetter>,
+    tracker: Arc<Mutex<CheckpointTracker>>,
+    metrics: Arc<Metrics>,
+    slots: Arc<Semaphore>,
+    in_flight: JoinSet<()>,
+}
+
+impl Deliverer {
+    pub fn new(
+        sink: Arc<RetryingSink>,
+        dead_letter: Arc<dyn DeadLetter>,
+        tracker: Arc<Mutex<CheckpointTracker>>,
+        metrics: Arc<Metrics>,
+        concurrency: usize,
+    ) -> Self {
+        Deliverer {
+            sink,
+            dead_letter,
+            tracker,
+            metrics,
+            slots: Arc::new(Semaphore::new(concurrency)),
+            in_flight: JoinSet::new(),
+        }
+    }
+
+    /// Starts delivering `batch`, after waiting for a free slot.
+    pub async fn dispatch(&mut self, batch: Batch) {
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (sink, dead_letter) = (self.sink.clone(), self.dead_letter.clone());
+        let (tracker, metrics) = (self.tracker.clone(), self.metrics.clone());
+        self.in_flight.spawn(async move {
+            deliver_batch(sink, dead_letter, &tracker, &metrics, Arc::new(batch)).await;
+            drop(slot);
+        });
+        self.reap();
+    }
+
+    /// Starts dead-lettering records that failed before batching (decode errors).
+    pub async fn dispatch_failed(&mut self, failed: Vec<FailedRecord>) {
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return;
+        };
+        let dead_letter = self.dead_letter.clone();
+        let (tracker, metrics) = (self.tracker.clone(), self.metrics.clone());
+        self.in_flight.spawn(async move {
+            dead_letter_and_ack(&dead_letter, &tracker, &metrics, &failed).await;
+            drop(slot);
+        });
+        self.reap();
+    }
+
+    /// Waits for every delivery in flight.
+    pub async fn finish(&mut self) {
+        while let Some(result) = self.in_flight.join_next().await {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "a delivery task failed");
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        while let Some(result) = self.in_flight.try_join_next() {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "a delivery task failed");
+            }
+        }
+    }
+}
+
+async fn deliver_batch(
+    sink: Arc<RetryingSink>,
+    dead_letter: Arc<dyn DeadLetter>,
+    tracker: &Mutex<CheckpointTracker>,
+    metrics: &Metrics,
+    batch: Arc<Batch>,
+) {
+    let delivery = sink.deliver(batch.clone()).await;
+    let failed: Vec<FailedRecord> = delivery
+        .failed
+        .iter()
+        .map(|f| FailedRecord {
+            data: Bytes::copy_from_slice(batch.record_data(f.index)),
+            meta: batch.records[f.index].meta.clone(),
+            error_type: f.error_type,
+            error_code: f.code.clone(),
+            error_message: f.message.clone(),
+            attempts_made: f.attempts,
+            destination_fields: Vec::new(),
+        })
+        .collect();
+    if !failed.is_empty() {
+        write_durably(&dead_letter, &failed).await;
+        Metrics::add(&metrics.dead_lettered_records, failed.len() as u64);
+    }
+    Metrics::add(&metrics.delivered_records, delivery.delivered as u64);
+    Metrics::add(&metrics.delivered_bytes, delivery.bytes);
+    Metrics::add(&metrics.objects_written, delivery.objects.len() as u64);
+    let age = chrono::Utc::now().timestamp_millis() - batch.first_arrival_ms;
+    metrics
+        .data_freshness_ms
+        .store(age.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
+    let mut tracker = tracker.lock().unwrap_or_else(|p| p.into_inner());
+    for record in &batch.records {
+        tracker.ack(&record.meta.shard, record.meta.position);
+    }
+}
+
+async fn dead_letter_and_ack(
+    dead_letter: &Arc<dyn DeadLetter>,
+    tracker: &Mutex<CheckpointTracker>,
+    metrics: &Metrics,
+    failed: &[FailedRecord],
+) {
+    write_durably(dead_letter, failed).await;
+    Metrics::add(&metrics.dead_lettered_records, failed.len() as u64);
+    let mut tracker = tracker.lock().unwrap_or_else(|p| p.into_inner());
+    for record in failed {
+        tracker.ack(&record.meta.shard, record.meta.position);
+    }
+}
