@@ -26,7 +26,7 @@ use crate::pipeline::{Deliverer, Partitioner, Pipeline, StopReason};
 use crate::source::file::{read_inputs, FileSourceStats};
 
 /// How often checkpoints are written while running.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// Chunks of records in flight between the source and the pipeline.
 const SOURCE_CHANNEL_CHUNKS: usize = 4;
 
@@ -217,7 +217,7 @@ pub async fn run(
     })
 }
 
-/// Writes checkpoints every second while running, and once more when told to stop.
+/// Writes checkpoints every `CHECKPOINT_EVERY` while running, and once more when told to stop.
 async fn checkpoint_loop(
     mut store: FileCheckpointStore,
     tracker: Arc<Mutex<CheckpointTracker>>,

@@ -80,12 +80,62 @@ pub fn load_str(
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(problems));
     }
-    let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        ConfigError::Invalid(vec![ConfigProblem::new(path, e.into_inner().to_string())])
-    })?;
+    let config: Config = match serde_path_to_error::deserialize(value.clone()) {
+        Ok(config) => config,
+        Err(e) => return Err(ConfigError::Invalid(vec![locate_problem(&value, e)])),
+    };
     validate(config).map_err(ConfigError::Invalid)
+}
+
+type PathError = serde_path_to_error::Error<toml::de::Error>;
+
+/// Turns a deserialization error into a problem at the precise key. serde reports errors
+/// inside an internally tagged section (`destination`, `destination.format`, …) at the
+/// section itself, so such a section is deserialized again as its variant's struct.
+fn locate_problem(root: &toml::Value, error: PathError) -> ConfigProblem {
+    let path = match error.path().to_string() {
+        p if p == "." => String::new(),
+        p => p,
+    };
+    let section = path.split('.').try_fold(root, |v, key| v.get(key));
+    let kind = section.and_then(|s| s.get("type")).and_then(|t| t.as_str());
+    if let (Some(section), Some(kind)) = (section, kind) {
+        let mut table = section.clone();
+        if let Some(t) = table.as_table_mut() {
+            t.remove("type");
+        }
+        if let Some(Err(inner)) = deserialize_variant(&path, kind, table.clone()) {
+            let mut problem = locate_problem(&table, inner);
+            problem.path = match problem.path.as_str() {
+                "" => path,
+                inner => format!("{path}.{inner}"),
+            };
+            return problem;
+        }
+    }
+    let message = error.into_inner().message().trim().to_string();
+    ConfigProblem::new(path, message)
+}
+
+/// Deserializes one tagged section as the struct of its `type`; `None` for an unknown pair.
+fn deserialize_variant(
+    section: &str,
+    kind: &str,
+    table: toml::Value,
+) -> Option<Result<(), PathError>> {
+    use super::*;
+    fn check<T: serde::de::DeserializeOwned>(table: toml::Value) -> Result<(), PathError> {
+        serde_path_to_error::deserialize::<_, T>(table).map(|_| ())
+    }
+    let section = section.rsplit('.').next().unwrap_or(section);
+    Some(match (section, kind) {
+        ("source", "file") => check::<FileSourceConfig>(table),
+        ("destination", "local") => check::<LocalDestinationConfig>(table),
+        ("format", "parquet") => check::<ParquetFormatConfig>(table),
+        ("format", "ndjson") => check::<NdjsonFormatConfig>(table),
+        ("dead_letter", "local") => check::<LocalDeadLetterConfig>(table),
+        _ => return None,
+    })
 }
 
 fn interpolate_value(

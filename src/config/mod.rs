@@ -37,16 +37,20 @@ pub struct Config {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SourceConfig {
-    /// NDJSON from a file, every file of a folder (sorted by name), or `-` for stdin;
-    /// gzip-compressed input is detected and accepted.
-    File {
-        /// File, folder or `-`.
-        path: String,
-        /// Where read positions are checkpointed, so a rerun resumes after the last durable
-        /// record. Default: `<lake>/_checkpoints/<name>.json` for a local destination.
-        #[serde(default)]
-        checkpoint_file: Option<PathBuf>,
-    },
+    File(FileSourceConfig),
+}
+
+/// NDJSON from a file, every file of a folder (sorted by name), or `-` for stdin;
+/// gzip-compressed input is detected and accepted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    /// File, folder or `-`.
+    pub path: String,
+    /// Where read positions are checkpointed, so a rerun resumes after the last durable
+    /// record. Default: `<lake>/_checkpoints/<name>.json` for a local destination.
+    #[serde(default)]
+    pub checkpoint_file: Option<PathBuf>,
 }
 
 /// Per-record processing before buffering.
@@ -79,27 +83,31 @@ impl Default for ProcessingConfig {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum DestinationConfig {
-    /// A local data lake: a folder of partitioned objects plus a Glue-style file catalog.
-    Local {
-        /// The lake's root folder.
-        path: PathBuf,
-        /// Firehose prefix template; default `!{timestamp:yyyy/MM/dd/HH}/`.
-        #[serde(default)]
-        prefix: Option<String>,
-        /// How long to retry a failing write before dead-lettering (0–7200 s).
-        #[serde(default = "defaults::retry_duration")]
-        retry_duration: HumanDuration,
-        /// Deliveries in flight at once.
-        #[serde(default = "defaults::concurrency")]
-        concurrency: usize,
-        #[serde(default)]
-        buffering: BufferingConfig,
-        #[serde(default)]
-        format: FormatConfig,
-        /// Register the table and its partitions in `<path>/_catalog/` (Parquet only).
-        #[serde(default)]
-        catalog: Option<CatalogConfig>,
-    },
+    Local(LocalDestinationConfig),
+}
+
+/// A local data lake: a folder of partitioned objects plus a Glue-style file catalog.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalDestinationConfig {
+    /// The lake's root folder.
+    pub path: PathBuf,
+    /// Firehose prefix template; default `!{timestamp:yyyy/MM/dd/HH}/`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// How long to retry a failing write before dead-lettering (0–7200 s).
+    #[serde(default = "defaults::retry_duration")]
+    pub retry_duration: HumanDuration,
+    /// Deliveries in flight at once.
+    #[serde(default = "defaults::concurrency")]
+    pub concurrency: usize,
+    #[serde(default)]
+    pub buffering: BufferingConfig,
+    #[serde(default)]
+    pub format: FormatConfig,
+    /// Register the table and its partitions in `<path>/_catalog/` (Parquet only).
+    #[serde(default)]
+    pub catalog: Option<CatalogConfig>,
 }
 
 /// Firehose buffering hints, plus the memory limits that bound all open buffers together.
@@ -135,37 +143,45 @@ impl Default for BufferingConfig {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum FormatConfig {
-    Parquet {
-        /// Page compression: `snappy` (default), `zstd`, `gzip` or `none`.
-        #[serde(default)]
-        compression: Codec,
-        /// Compression level for zstd (1–22) or gzip (0–9).
-        #[serde(default)]
-        compression_level: Option<i32>,
-        /// Cut a row group when its encoded size reaches this.
-        #[serde(default = "defaults::row_group_size")]
-        row_group_size: HumanSize,
-        #[serde(default)]
-        schema: SchemaConfig,
-    },
-    Ndjson {
-        /// Whole-object compression: `gzip`, `zstd`, `snappy` or `none` (default).
-        #[serde(default = "defaults::no_codec")]
-        compression: Codec,
-        #[serde(default)]
-        compression_level: Option<i32>,
-    },
+    Parquet(ParquetFormatConfig),
+    Ndjson(NdjsonFormatConfig),
 }
 
 impl Default for FormatConfig {
     fn default() -> Self {
-        FormatConfig::Parquet {
+        FormatConfig::Parquet(ParquetFormatConfig {
             compression: Codec::Snappy,
             compression_level: None,
             row_group_size: defaults::row_group_size(),
             schema: SchemaConfig::default(),
-        }
+        })
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetFormatConfig {
+    /// Page compression: `snappy` (default), `zstd`, `gzip` or `none`.
+    #[serde(default)]
+    pub compression: Codec,
+    /// Compression level for zstd (1–22) or gzip (0–9).
+    #[serde(default)]
+    pub compression_level: Option<i32>,
+    /// Cut a row group when its encoded size reaches this.
+    #[serde(default = "defaults::row_group_size")]
+    pub row_group_size: HumanSize,
+    #[serde(default)]
+    pub schema: SchemaConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NdjsonFormatConfig {
+    /// Whole-object compression: `gzip`, `zstd`, `snappy` or `none` (default).
+    #[serde(default = "defaults::no_codec")]
+    pub compression: Codec,
+    #[serde(default)]
+    pub compression_level: Option<i32>,
 }
 
 /// The Parquet table schema: listed columns, or inferred from the first records.
@@ -192,15 +208,19 @@ pub struct CatalogConfig {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum DeadLetterConfig {
-    Local {
-        /// Root folder. Default: the local destination's path.
-        #[serde(default)]
-        path: Option<PathBuf>,
-        /// Error prefix; must contain `!{firehose:error-output-type}` when the destination
-        /// prefix has expressions. Default: `errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/`.
-        #[serde(default)]
-        prefix: Option<String>,
-    },
+    Local(LocalDeadLetterConfig),
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LocalDeadLetterConfig {
+    /// Root folder. Default: the local destination's path.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Error prefix; must contain `!{firehose:error-output-type}` when the destination
+    /// prefix has expressions. Default: `errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/`.
+    #[serde(default)]
+    pub prefix: Option<String>,
 }
 
 /// The Prometheus endpoint.

@@ -19,7 +19,9 @@ use spillway_sinks::retry::RetryPolicy;
 
 use super::load::ConfigProblem;
 use super::{
-    BufferingConfig, Config, DeadLetterConfig, DestinationConfig, FormatConfig, SourceConfig,
+    BufferingConfig, Config, DeadLetterConfig, DestinationConfig, FileSourceConfig, FormatConfig,
+    LocalDeadLetterConfig, LocalDestinationConfig, NdjsonFormatConfig, ParquetFormatConfig,
+    SourceConfig,
 };
 use crate::pipeline::FlushPolicy;
 
@@ -94,10 +96,10 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         );
     }
 
-    let SourceConfig::File {
+    let SourceConfig::File(FileSourceConfig {
         path,
         checkpoint_file,
-    } = config.source;
+    }) = config.source;
     let input = if path == "-" {
         InputSpec::Stdin
     } else {
@@ -136,7 +138,7 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         })
         .collect();
 
-    let DestinationConfig::Local {
+    let DestinationConfig::Local(LocalDestinationConfig {
         path: lake_root,
         prefix,
         retry_duration,
@@ -144,7 +146,7 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         buffering,
         format,
         catalog,
-    } = config.destination;
+    }) = config.destination;
     let prefix_text = prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_string());
     let prefix =
         match PrefixTemplate::parse(&prefix_text).and_then(|t| validate_prefix(&t).map(|_| t)) {
@@ -189,16 +191,13 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
     }
 
     let dead_letter = match config.dead_letter {
-        None => DeadLetterConfig::Local {
-            path: None,
-            prefix: None,
-        },
+        None => DeadLetterConfig::Local(LocalDeadLetterConfig::default()),
         Some(d) => d,
     };
-    let DeadLetterConfig::Local {
+    let DeadLetterConfig::Local(LocalDeadLetterConfig {
         path: dl_path,
         prefix: dl_prefix,
-    } = dead_letter;
+    }) = dead_letter;
     let dl_prefix_text = dl_prefix.unwrap_or_else(|| DEFAULT_ERROR_PREFIX.to_string());
     let dl_prefix = PrefixTemplate::parse(&dl_prefix_text)
         .and_then(|t| validate_error_prefix(&prefix, &t).map(|_| t))
@@ -331,10 +330,10 @@ fn check_level(codec: Codec, level: Option<i32>, key: &str, p: &mut Problems) {
 fn check_format(format: FormatConfig, p: &mut Problems) -> Option<FormatSettings> {
     let key = "destination.format";
     match format {
-        FormatConfig::Ndjson {
+        FormatConfig::Ndjson(NdjsonFormatConfig {
             compression,
             compression_level,
-        } => {
+        }) => {
             check_level(
                 compression,
                 compression_level,
@@ -346,12 +345,12 @@ fn check_format(format: FormatConfig, p: &mut Problems) -> Option<FormatSettings
                 level: compression_level,
             })
         }
-        FormatConfig::Parquet {
+        FormatConfig::Parquet(ParquetFormatConfig {
             compression,
             compression_level,
             row_group_size,
             schema,
-        } => {
+        }) => {
             check_level(
                 compression,
                 compression_level,
@@ -398,6 +397,3 @@ fn check_format(format: FormatConfig, p: &mut Problems) -> Option<FormatSettings
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,0 +1,127 @@
+//! Config handling as a user meets it: the shipped example loads; a bad config is refused
+//! with exit code 2 and a message naming each bad key, never a panic or a stack trace.
+
+mod support;
+
+use std::path::Path;
+
+use support::*;
+
+fn validate(dir: &Path, toml: &str) -> (i32, String) {
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, toml).unwrap();
+    let out = spillway()
+        .args(["validate", "--config"])
+        .arg(&path)
+        .env_remove("SPILLWAY_UNSET")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+    (out.status.code().unwrap(), stderr)
+}
+
+const GOOD: &str = r#"
+name = "t"
+[source]
+type = "file"
+path = "examples/clickstream"
+[destination]
+type = "local"
+path = "lake"
+"#;
+
+#[test]
+fn the_example_config_loads_with_its_documented_values() {
+    let config = spillway::config::load(&repo_root().join("config.example.toml")).unwrap();
+    assert_eq!(config.name, "clickstream");
+    assert_eq!(config.flush.max_bytes, 64 << 20);
+    assert_eq!(config.flush.max_age, std::time::Duration::from_secs(60));
+    assert_eq!(config.decoder.max_record_size, 1 << 20);
+    assert_eq!(
+        config.prefix.table_layout().partition_columns,
+        ["dt", "hour"]
+    );
+    assert_eq!(config.catalog.unwrap().table, "events");
+}
+
+#[test]
+fn a_minimal_config_validates_and_gets_firehose_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = validate(dir.path(), GOOD);
+    assert_eq!(code, 0, "{stderr}");
+    let config = spillway::config::load_str(GOOD, &|_| None).unwrap();
+    assert_eq!(config.prefix.source(), "!{timestamp:yyyy/MM/dd/HH}/");
+    assert_eq!(
+        config.retry.retry_duration,
+        std::time::Duration::from_secs(300)
+    );
+}
+
+#[test]
+fn every_problem_is_reported_with_its_key_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = format!(
+        "{GOOD}prefix = \"x/!{{timestamp:yyyy}}/\"\nretry_duration = \"3h\"\n[destination.buffering]\nsize = \"200 MiB\"\ninterval = \"901s\"\n[dead_letter]\ntype = \"local\"\nprefix = \"errors/\"\n"
+    );
+    let (code, stderr) = validate(dir.path(), &bad);
+    assert_eq!(code, 2, "{stderr}");
+    for expected in [
+        "destination.buffering.size: 200 MiB is above the 128 MiB maximum",
+        "destination.buffering.interval: 15m 1s is above the 900 s maximum",
+        "destination.retry_duration: 3h is above the 7200 s maximum",
+        "dead_letter.prefix: ErrorOutputPrefix must contain !{firehose:error-output-type}",
+        "config has 4 problem(s)",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn unknown_keys_bad_values_and_unset_variables_name_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (GOOD.replace("path = \"lake\"", "path = \"lake\"\nbuffer = 5"), "destination.buffer: unknown field `buffer`, expected one of `path`"),
+        (format!("{GOOD}[destination.buffering]\nsize = \"lots\"\n"), "destination.buffering.size: invalid size \"lots\""),
+        (GOOD.replace("lake", "${SPILLWAY_UNSET}"), "destination.path: environment variable SPILLWAY_UNSET is not set"),
+        (GOOD.replace("examples/clickstream", "no/such/input"), "source.path: no such file or folder: no/such/input"),
+        (format!("{GOOD}[destination.format]\ntype = \"parquet\"\nschema = {{ columns = [{{ name = \"a\", type = \"strin\" }}] }}\n"), "destination.format.schema.columns: column \"a\": unknown type"),
+        (format!("{GOOD}[processing]\ntime_field = \"ts\"\n"), "processing.time_field: invalid field path \"ts\""),
+        ("name = \"t\"\n[source\n".to_string(), "config is not valid TOML"),
+    ];
+    for (toml, expected) in cases {
+        let (code, stderr) = validate(dir.path(), &toml);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn run_with_a_bad_config_exits_2_before_touching_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    let lake = dir.path().join("lake");
+    std::fs::write(
+        &path,
+        GOOD.replace("\"lake\"", &format!("{:?}", lake))
+            .replace("clickstream", "missing"),
+    )
+    .unwrap();
+    let out = spillway()
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("source.path"));
+    assert!(!lake.exists());
+}
