@@ -18,20 +18,36 @@ const TARGET_BYTES: usize = 64 << 20;
 
 /// The clickstream input, cached under target/ so repeated runs skip the generator.
 fn clickstream_64mib() -> Vec<u8> {
-    let cache = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
-        .join("bench-data/clickstream-64mib.ndjson");
+    let cache =
+        PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
+            .join("bench-data/clickstream-64mib.ndjson");
     if let Ok(data) = std::fs::read(&cache) {
         return data;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/gen_events.py");
     let out = Command::new("python3")
-        .args([script, "--kind", "clickstream", "--count", "140000", "--seed", "1"])
+        .args([
+            script,
+            "--kind",
+            "clickstream",
+            "--count",
+            "140000",
+            "--seed",
+            "1",
+        ])
         .output()
         .expect("python3 runs the shared generator");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut data = out.stdout;
     // Cut at the last whole line within 64 MiB.
-    let end = data[..TARGET_BYTES.min(data.len())].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let end = data[..TARGET_BYTES.min(data.len())]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
     data.truncate(end);
     std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
     std::fs::write(&cache, &data).unwrap();
@@ -40,7 +56,10 @@ fn clickstream_64mib() -> Vec<u8> {
 
 /// The clickstream table schema, as in config.example.toml.
 pub fn clickstream_schema() -> TableSchema {
-    let col = |name: &str, t: &str| ColumnSpec { name: name.into(), hive_type: t.into() };
+    let col = |name: &str, t: &str| ColumnSpec {
+        name: name.into(),
+        hive_type: t.into(),
+    };
     TableSchema::from_columns(&[
         col("event_id", "string"),
         col("user_id", "string"),
@@ -62,7 +81,13 @@ fn batch_of(data: &[u8]) -> Batch {
     let mut position = 0u64;
     for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         position += line.len() as u64 + 1;
-        let meta = RecordMeta { shard: shard.clone(), position, sequence_number: None, sub_sequence: None, arrival_ms: 0 };
+        let meta = RecordMeta {
+            shard: shard.clone(),
+            position,
+            sequence_number: None,
+            sub_sequence: None,
+            arrival_ms: 0,
+        };
         batch.push(line, meta);
     }
     batch
@@ -80,7 +105,12 @@ fn encode_parquet(c: &mut Criterion) {
     let mut out = Vec::with_capacity(32 << 20);
     let outcome = encoder.encode(&batch, &mut out).unwrap();
     assert_eq!(outcome.rows, batch.len(), "every record converts");
-    eprintln!("input {} bytes, {} records → Parquet/zstd {} bytes", data.len(), batch.len(), out.len());
+    eprintln!(
+        "input {} bytes, {} records → Parquet/zstd {} bytes",
+        data.len(),
+        batch.len(),
+        out.len()
+    );
 
     let mut group = c.benchmark_group("encode_parquet");
     group.throughput(Throughput::Bytes(data.len() as u64));

@@ -208,7 +208,7 @@ pub async fn run(
         source: source_stats,
         lake_root: config.lake_root.clone(),
         table_root: layout.root,
-        dead_letter_root: dead_letter_root.clone(),
+        dead_letter_root: dead_letter_root.join(dead_letter_prefix.table_layout().root),
         parquet: matches!(config.format, FormatSettings::Parquet { .. }),
         catalog: config
             .catalog
@@ -296,7 +296,7 @@ impl RunSummary {
         }
         out.push_str(&format!("  lake:        {lake}/{}\n", self.table_root));
         out.push_str(&format!(
-            "  dead letter: {}/errors/\n",
+            "  dead letter: {}\n",
             self.dead_letter_root.display()
         ));
         if let Some((db, table)) = &self.catalog {

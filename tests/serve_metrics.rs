@@ -19,7 +19,11 @@ fn get(port: u16, path: &str) -> Option<String> {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -27,7 +31,12 @@ fn serve_exposes_metrics_and_health_until_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = spillway()
-        .args(["serve", "--config", "config.example.toml", "--metrics-listen"])
+        .args([
+            "serve",
+            "--config",
+            "config.example.toml",
+            "--metrics-listen",
+        ])
         .arg(format!("127.0.0.1:{port}"))
         .env("SPILLWAY_LAKE", dir.path().join("lake"))
         .stdout(Stdio::piped())
@@ -36,8 +45,14 @@ fn serve_exposes_metrics_and_health_until_sigterm() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let metrics = loop {
-        assert!(Instant::now() < deadline, "metrics never showed the whole input");
-        assert!(child.try_wait().unwrap().is_none(), "serve must keep running after the input ends");
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed the whole input"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "serve must keep running after the input ends"
+        );
         if let Some(text) = get(port, "/metrics") {
             if text.contains("spillway_DeliveryToLocalLake_Records{stream=\"clickstream\"} 5000") {
                 break text;
@@ -46,14 +61,24 @@ fn serve_exposes_metrics_and_health_until_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(metrics.starts_with("HTTP/1.1 200 OK"));
-    assert!(metrics.contains("spillway_IncomingRecords{stream=\"clickstream\"} 5004"), "{metrics}");
-    assert!(metrics.contains("spillway_DeadLetter_Records{stream=\"clickstream\"} 4"), "{metrics}");
+    assert!(
+        metrics.contains("spillway_IncomingRecords{stream=\"clickstream\"} 5004"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("spillway_DeadLetter_Records{stream=\"clickstream\"} 4"),
+        "{metrics}"
+    );
     assert!(metrics.contains("# TYPE spillway_DeliveryToLocalLake_DataFreshness gauge"));
     assert!(get(port, "/healthz").unwrap().ends_with("ok\n"));
     assert!(get(port, "/nope").unwrap().starts_with("HTTP/1.1 404"));
 
     let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{:?}", out.status);
     assert!(String::from_utf8_lossy(&out.stdout).contains("delivered 5000"));

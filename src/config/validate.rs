@@ -306,24 +306,21 @@ fn check_buffering(b: &BufferingConfig, p: &mut Problems) -> FlushPolicy {
 }
 
 fn check_level(codec: Codec, level: Option<i32>, key: &str, p: &mut Problems) {
+    let Some(level) = level else { return };
     let range = match codec {
         Codec::Gzip => 0..=9,
         Codec::Zstd => 1..=22,
-        Codec::Snappy | Codec::None => 0..=-1,
-    };
-    if let Some(level) = level {
-        if range.is_empty() {
+        Codec::Snappy | Codec::None => {
             p.add(key, format!("{codec:?} has no compression level"));
-        } else if !range.contains(&level) {
-            p.add(
-                key,
-                format!(
-                    "{level} is outside {}–{} for {codec:?}",
-                    range.start(),
-                    range.end()
-                ),
-            );
+            return;
         }
+    };
+    if !range.contains(&level) {
+        let (low, high) = range.into_inner();
+        p.add(
+            key,
+            format!("{level} is outside {low}–{high} for {codec:?}"),
+        );
     }
 }
 

@@ -31,6 +31,8 @@ struct CatalogState {
     /// Columns of the table document last written (None: not yet written by this process).
     columns: Option<Vec<ColumnSpec>>,
     known_partitions: HashSet<String>,
+    /// Partitions whose registration failed; retried on every later registration.
+    pending: Vec<String>,
 }
 
 impl LocalCatalog {
@@ -59,39 +61,54 @@ impl LocalCatalog {
     }
 
     /// Records that an object with `columns` is durable under `evaluated_prefix`: writes the
-    /// table documents when the columns are new, and the partition when it is new.
+    /// table documents when the columns are new, and the partition when it is new. A
+    /// partition that cannot be registered now is kept and retried with the next call.
     pub fn register(&self, columns: &[ColumnSpec], evaluated_prefix: &str) -> io::Result<()> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let table = self.definition(columns.to_vec());
+        let new_partition = !table.partition_columns.is_empty()
+            && !state.known_partitions.contains(evaluated_prefix)
+            && !state.pending.iter().any(|p| p == evaluated_prefix);
+        if new_partition {
+            state.pending.push(evaluated_prefix.to_string());
+        }
         if state.columns.as_deref() != Some(columns) {
             write_json(&self.dir.join("table.json"), &table.table_json())?;
-            write_json(
-                &self.dir.parent().unwrap_or(&self.dir).join("database.json"),
-                &table.database_json(),
-            )?;
+            let database = self.dir.parent().unwrap_or(&self.dir).join("database.json");
+            write_json(&database, &table.database_json())?;
             write_text(
                 &self.dir.join("create_table.sql"),
                 &table.create_table_ddl(),
             )?;
             state.columns = Some(columns.to_vec());
         }
-        if table.partition_columns.is_empty() || state.known_partitions.contains(evaluated_prefix) {
-            return Ok(());
+        while let Some(prefix) = state.pending.last().cloned() {
+            self.register_partition(&table, &prefix)?;
+            state.pending.pop();
+            state.known_partitions.insert(prefix);
         }
+        Ok(())
+    }
+
+    /// Writes the partition document and its DDL line, unless an earlier run did.
+    fn register_partition(
+        &self,
+        table: &TableDefinition,
+        evaluated_prefix: &str,
+    ) -> io::Result<()> {
         let values = self.prefix.partition_values(evaluated_prefix);
         let doc_name = format!("{}.json", values.join(",").replace(['/', '\\'], "_"));
         let doc_path = self.dir.join("partitions").join(doc_name);
-        if !doc_path.exists() {
-            let location = format!("{}{evaluated_prefix}", self.lake_location);
-            write_json(&doc_path, &table.partition_json(&values, &location))?;
-            let mut ddl = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join("partitions.sql"))?;
-            ddl.write_all(table.add_partition_ddl(&values, &location).as_bytes())?;
+        if doc_path.exists() {
+            return Ok(());
         }
-        state.known_partitions.insert(evaluated_prefix.to_string());
-        Ok(())
+        let location = format!("{}{evaluated_prefix}", self.lake_location);
+        write_json(&doc_path, &table.partition_json(&values, &location))?;
+        let mut ddl = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("partitions.sql"))?;
+        ddl.write_all(table.add_partition_ddl(&values, &location).as_bytes())
     }
 }
 

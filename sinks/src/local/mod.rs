@@ -90,10 +90,12 @@ impl LakeWriter {
             return Ok((None, outcome, 0));
         }
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        // The object is durable and stays delivered; a catalog failure is retried with the
+        // next object (re-delivering the batch would write the records twice).
         if let (Some(catalog), Some(schema)) = (&self.catalog, self.encoder.table_schema()) {
-            catalog
-                .register(&schema.columns(), &prefix)
-                .map_err(|e| WriteError::Catalog(key.clone(), e))?;
+            if let Err(e) = catalog.register(&schema.columns(), &prefix) {
+                tracing::error!(error = %e, object = %key, "cannot register the partition in the local catalog; will retry with the next object");
+            }
         }
         Ok((Some(key), outcome, bytes))
     }
@@ -102,7 +104,6 @@ impl LakeWriter {
 enum WriteError {
     Encode(EncodeError),
     Io(String, io::Error),
-    Catalog(String, io::Error),
 }
 
 /// Disk full and most I/O errors may pass; permission problems will not.
@@ -172,11 +173,6 @@ impl Sink for LocalLakeSink {
                     "writing {key} under {}: {e}",
                     self.writer.options.root.display()
                 ),
-            }),
-            Err(WriteError::Catalog(key, e)) => Err(SinkError {
-                class: classify_io(&e),
-                code: "LocalLake.Catalog".into(),
-                message: format!("registering the partition of {key} in the local catalog: {e}"),
             }),
         }
     }

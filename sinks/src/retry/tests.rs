@@ -38,9 +38,12 @@ fn backoff_grows_exponentially_under_a_cap_and_stops_at_the_budget() {
     assert_eq!(capped.next_delay(2, zero, 0.1), None);
 }
 
+/// One scripted answer: per-record failures, or a whole-request error.
+type Answer = Result<Vec<(usize, ErrorClass)>, SinkError>;
+
 /// A sink that answers from a script, one entry per call, and records what it was sent.
 struct ScriptedSink {
-    script: Mutex<Vec<Result<Vec<(usize, ErrorClass)>, SinkError>>>,
+    script: Mutex<Vec<Answer>>,
     seen: Mutex<Vec<Vec<u64>>>,
 }
 
@@ -87,10 +90,7 @@ fn batch(n: u64) -> Arc<Batch> {
     Arc::new(b)
 }
 
-fn retrying(
-    script: Vec<Result<Vec<(usize, ErrorClass)>, SinkError>>,
-    budget: u64,
-) -> (RetryingSink, Arc<ScriptedSink>) {
+fn retrying(script: Vec<Answer>, budget: u64) -> (RetryingSink, Arc<ScriptedSink>) {
     let inner = Arc::new(ScriptedSink {
         script: Mutex::new(script),
         seen: Mutex::new(Vec::new()),
