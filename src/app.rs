@@ -4,23 +4,34 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use spillway_formats::encode::{Encoder, NdjsonEncoder, ParquetEncoder, SchemaSource};
 use spillway_formats::record::ErrorOutputType;
-use spillway_sinks::dead_letter::{DeadLetter, LocalDeadLetter};
-use spillway_sinks::local::{LocalLakeOptions, LocalLakeSink};
+use spillway_formats::schema::TableSchema;
+use spillway_sinks::backup::SourceBackup;
+use spillway_sinks::catalog::Catalog;
+use spillway_sinks::dead_letter::{DeadLetter, ObjectDeadLetter};
+use spillway_sinks::local_catalog::{LocalCatalog, CATALOG_DIR};
+use spillway_sinks::object::ObjectSink;
 use spillway_sinks::retry::RetryingSink;
+use spillway_sinks::s3::glue::{read_columns, GlueCatalog};
+use spillway_sinks::s3::{
+    glue_client, s3_client, sdk_config, AwsConnection, S3Options, S3Store, SdkConfig,
+};
+use spillway_sinks::store::{LocalStore, ObjectStore};
 use spillway_sinks::Sink;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::checkpoint::{CheckpointTracker, FileCheckpointStore};
-use crate::config::{DeadLetterTarget, FormatSettings, ValidatedConfig};
+use crate::config::{
+    CatalogKind, DeadLetterTarget, DestinationSettings, FormatSettings, SchemaChoice,
+    ValidatedConfig,
+};
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Deliverer, Partitioner, Pipeline, StopReason};
 use crate::source::file::{read_inputs, FileSourceStats};
@@ -52,11 +63,183 @@ pub struct RunSummary {
     pub dead_lettered: u64,
     pub objects: u64,
     pub source: FileSourceStats,
-    pub lake_root: PathBuf,
-    pub table_root: String,
-    pub dead_letter_root: PathBuf,
+    /// Where the table's objects are: a folder or `s3://bucket/prefix`.
+    pub table_url: String,
+    pub dead_letter_url: String,
+    pub catalog: Option<String>,
     pub parquet: bool,
-    pub catalog: Option<(String, String)>,
+}
+
+/// The destination's pieces, built from config.
+struct Destination {
+    store: Arc<dyn ObjectStore>,
+    sink: ObjectSink,
+    dead_letter: Arc<dyn DeadLetter>,
+    backup: Option<Arc<SourceBackup>>,
+    catalog_description: Option<String>,
+}
+
+/// The AWS SDK configuration, loaded once and only when something needs it.
+struct Aws {
+    connection: AwsConnection,
+    config: Option<SdkConfig>,
+}
+
+impl Aws {
+    async fn config(&mut self) -> &SdkConfig {
+        if self.config.is_none() {
+            self.config = Some(sdk_config(&self.connection).await);
+        }
+        self.config.as_ref().expect("just loaded")
+    }
+}
+
+async fn build_destination(config: &ValidatedConfig) -> anyhow::Result<Destination> {
+    let mut aws = Aws {
+        connection: match &config.destination {
+            DestinationSettings::S3 { connection, .. } => connection.clone(),
+            DestinationSettings::Local { .. } => AwsConnection::default(),
+        },
+        config: None,
+    };
+    let (store, bucket): (Arc<dyn ObjectStore>, Option<&str>) = match &config.destination {
+        DestinationSettings::Local { root } => {
+            std::fs::create_dir_all(root)
+                .with_context(|| format!("cannot create the lake folder {}", root.display()))?;
+            (Arc::new(LocalStore::new(root.clone(), "LocalLake")), None)
+        }
+        DestinationSettings::S3 {
+            options,
+            connection,
+            check_bucket,
+        } => {
+            let store = S3Store::new(s3_client(aws.config().await, connection), options.clone());
+            if *check_bucket {
+                store
+                    .check_bucket()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("destination.bucket: {}", e.message))?;
+            }
+            (Arc::new(store), Some(options.bucket.as_str()))
+        }
+    };
+    let name_start = format!("{}-", config.name);
+    let cleaned = store
+        .clean_up_after_crash(&config.prefix.table_layout().root, &name_start)
+        .await
+        .context("cannot clean up after an earlier crash")?;
+    if cleaned > 0 {
+        tracing::info!(
+            cleaned,
+            "removed what an earlier crash left (temp files, unfinished multipart uploads)"
+        );
+    }
+
+    let encoder: Arc<dyn Encoder> = match &config.format {
+        FormatSettings::Parquet {
+            compression,
+            row_group_bytes,
+            schema,
+        } => {
+            let source = match schema {
+                SchemaChoice::Columns(schema) => SchemaSource::Fixed(schema.clone()),
+                SchemaChoice::Infer { sample } => SchemaSource::Infer {
+                    sample: *sample,
+                    decided: OnceLock::new(),
+                },
+                SchemaChoice::GlueTable { database, table } => {
+                    let glue = glue_client(aws.config().await);
+                    let columns = read_columns(&glue, database, table)
+                        .await?
+                        .with_context(|| format!("destination.format.schema.glue_table: Glue table {database}.{table} does not exist"))?;
+                    let schema = TableSchema::from_columns(&columns)
+                        .with_context(|| format!("destination.format.schema.glue_table: the columns of {database}.{table}"))?;
+                    SchemaSource::Fixed(Arc::new(schema))
+                }
+            };
+            Arc::new(ParquetEncoder::new(source, *compression, *row_group_bytes)?)
+        }
+        FormatSettings::Ndjson { codec, level } => Arc::new(NdjsonEncoder {
+            codec: *codec,
+            level: *level,
+        }),
+    };
+
+    let (catalog, catalog_description): (Option<Arc<dyn Catalog>>, Option<String>) =
+        match (&config.catalog, &config.destination) {
+            (None, _) => (None, None),
+            (Some((CatalogKind::Local, target)), DestinationSettings::Local { root }) => (
+                Some(Arc::new(LocalCatalog::new(
+                    root,
+                    config.prefix.clone(),
+                    target.clone(),
+                ))),
+                Some(format!(
+                    "{}/{CATALOG_DIR}/{}/{}/ (table.json, partitions/, create_table.sql)",
+                    root.display(),
+                    target.database,
+                    target.table
+                )),
+            ),
+            (Some((CatalogKind::Glue, target)), _) => {
+                let Some(bucket) = bucket else {
+                    bail!("destination.catalog: a Glue catalog needs an S3 destination")
+                };
+                let glue = glue_client(aws.config().await);
+                let handle = tokio::runtime::Handle::current();
+                (
+                    Some(Arc::new(GlueCatalog::new(
+                        glue,
+                        handle,
+                        target.clone(),
+                        config.prefix.clone(),
+                        bucket,
+                    ))),
+                    Some(format!("Glue table {}.{}", target.database, target.table)),
+                )
+            }
+            (Some((CatalogKind::Local, _)), _) => {
+                bail!("destination.catalog.type: \"local\" needs a local destination")
+            }
+        };
+
+    let dead_letter_store: Arc<dyn ObjectStore> = match &config.dead_letter {
+        DeadLetterTarget::Destination => store.clone(),
+        DeadLetterTarget::Local { root } => Arc::new(LocalStore::new(root.clone(), "LocalLake")),
+        DeadLetterTarget::S3 { bucket } => {
+            let options = S3Options {
+                bucket: bucket.clone(),
+                part_size: spillway_sinks::s3::MIN_PART_SIZE,
+                upload_concurrency: 1,
+                encryption: None,
+                storage_class: None,
+                tags: Vec::new(),
+            };
+            let connection = aws.connection.clone();
+            let client = s3_client(aws.config().await, &connection);
+            Arc::new(S3Store::new(client, options))
+        }
+    };
+    let dead_letter = Arc::new(ObjectDeadLetter::new(
+        dead_letter_store,
+        config.error_prefix.clone(),
+        config.name.clone(),
+    ));
+    let backup = config.backup_prefix.as_ref().map(|prefix| {
+        Arc::new(SourceBackup::new(
+            store.clone(),
+            prefix.clone(),
+            config.name.clone(),
+        ))
+    });
+    let sink = ObjectSink::new(store.clone(), config.name.clone(), encoder, catalog);
+    Ok(Destination {
+        store,
+        sink,
+        dead_letter,
+        backup,
+        catalog_description,
+    })
 }
 
 /// Runs one delivery stream until its input ends or `shutdown` turns true.
@@ -66,51 +249,26 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<RunSummary> {
     let started = Instant::now();
-    let encoder: Arc<dyn Encoder> = match &config.format {
-        FormatSettings::Parquet {
-            compression,
-            row_group_bytes,
-            schema,
-            infer_sample,
-        } => {
-            let source = match schema {
-                Some(schema) => SchemaSource::Fixed(schema.clone()),
-                None => SchemaSource::Infer {
-                    sample: *infer_sample,
-                    decided: OnceLock::new(),
-                },
-            };
-            Arc::new(ParquetEncoder::new(source, *compression, *row_group_bytes)?)
+    let destination = build_destination(&config).await?;
+    let destination_name = destination.sink.name();
+    let table_root = config.prefix.table_layout().root;
+    let table_url = destination.store.url(&table_root);
+    let dead_letter_url = match &config.dead_letter {
+        DeadLetterTarget::Destination => destination
+            .store
+            .url(&config.error_prefix.table_layout().root),
+        DeadLetterTarget::Local { root } => root
+            .join(config.error_prefix.table_layout().root)
+            .display()
+            .to_string(),
+        DeadLetterTarget::S3 { bucket } => {
+            format!("s3://{bucket}/{}", config.error_prefix.table_layout().root)
         }
-        FormatSettings::Ndjson { codec, level } => Arc::new(NdjsonEncoder {
-            codec: *codec,
-            level: *level,
-        }),
     };
-    let lake = LocalLakeSink::new(
-        LocalLakeOptions {
-            root: config.lake_root.clone(),
-            stream_name: config.name.clone(),
-            prefix: config.prefix.clone(),
-            catalog: config.catalog.clone(),
-        },
-        encoder,
-    )
-    .with_context(|| format!("cannot prepare the lake at {}", config.lake_root.display()))?;
-    let destination = lake.name();
     let sink = Arc::new(RetryingSink::new(
-        Arc::new(lake),
+        Arc::new(destination.sink),
         config.retry.clone(),
         ErrorOutputType::S3Failed,
-    ));
-    let DeadLetterTarget::Local {
-        root: dead_letter_root,
-        prefix: dead_letter_prefix,
-    } = &config.dead_letter;
-    let dead_letter: Arc<dyn DeadLetter> = Arc::new(LocalDeadLetter::new(
-        dead_letter_root.clone(),
-        dead_letter_prefix.clone(),
-        config.name.clone(),
     ));
     let metrics = Arc::new(Metrics {
         retry: sink.stats.clone(),
@@ -136,7 +294,7 @@ pub async fn run(
             listener,
             metrics.clone(),
             config.name.clone(),
-            destination,
+            destination_name,
         ));
     }
 
@@ -158,7 +316,8 @@ pub async fn run(
 
     let deliverer = Deliverer::new(
         sink,
-        dead_letter,
+        destination.dead_letter,
+        destination.backup,
         tracker.clone(),
         metrics.clone(),
         config.concurrency,
@@ -196,7 +355,6 @@ pub async fn run(
         let _ = shutdown.wait_for(|stop| *stop).await;
     }
 
-    let layout = config.prefix.table_layout();
     Ok(RunSummary {
         stop,
         elapsed: started.elapsed(),
@@ -206,14 +364,10 @@ pub async fn run(
         dead_lettered: Metrics::get(&metrics.dead_lettered_records),
         objects: Metrics::get(&metrics.objects_written),
         source: source_stats,
-        lake_root: config.lake_root.clone(),
-        table_root: layout.root,
-        dead_letter_root: dead_letter_root.join(dead_letter_prefix.table_layout().root),
+        table_url,
+        dead_letter_url,
+        catalog: destination.catalog_description,
         parquet: matches!(config.format, FormatSettings::Parquet { .. }),
-        catalog: config
-            .catalog
-            .as_ref()
-            .map(|c| (c.database.clone(), c.table.clone())),
     })
 }
 
@@ -274,7 +428,6 @@ async fn print_progress(metrics: Arc<Metrics>) {
 impl RunSummary {
     /// The human summary printed at the end of `spillway run`.
     pub fn render(&self) -> String {
-        let lake = self.lake_root.display();
         let mut out = format!(
             "spillway: {} in {:.1} s — read {} records ({:.1} MiB), delivered {} in {} objects, dead-lettered {}\n",
             match self.stop {
@@ -294,23 +447,16 @@ impl RunSummary {
                 self.source.resumed_bytes as f64 / 1048576.0
             ));
         }
-        out.push_str(&format!("  lake:        {lake}/{}\n", self.table_root));
-        out.push_str(&format!(
-            "  dead letter: {}\n",
-            self.dead_letter_root.display()
-        ));
-        if let Some((db, table)) = &self.catalog {
-            out.push_str(&format!(
-                "  catalog:     {lake}/_catalog/{db}/{table}/ (table.json, partitions/, create_table.sql)\n"
-            ));
+        out.push_str(&format!("  table:       {}\n", self.table_url));
+        out.push_str(&format!("  dead letter: {}\n", self.dead_letter_url));
+        if let Some(catalog) = &self.catalog {
+            out.push_str(&format!("  catalog:     {catalog}\n"));
         }
+        let url = self.table_url.trim_end_matches('/');
         let glob = if self.parquet {
-            format!(
-                "read_parquet('{lake}/{}**/*.parquet', hive_partitioning=true)",
-                self.table_root
-            )
+            format!("read_parquet('{url}/**/*.parquet', hive_partitioning=true)")
         } else {
-            format!("read_json_auto('{lake}/{}**/*.json*')", self.table_root)
+            format!("read_json_auto('{url}/**/*.json*')")
         };
         out.push_str(&format!(
             "  query it:    duckdb -c \"SELECT count(*) FROM {glob}\"\n"

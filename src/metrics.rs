@@ -108,8 +108,16 @@ pub async fn serve(
         let metrics = metrics.clone();
         let stream = stream.clone();
         tokio::spawn(async move {
-            let mut request = vec![0u8; 2048];
-            let n = socket.read(&mut request).await.unwrap_or(0);
+            // Read the request head (until a blank line); the path is all that matters.
+            let mut request = Vec::with_capacity(1024);
+            let mut chunk = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
+                match socket.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let n = request.len();
             let line = String::from_utf8_lossy(&request[..n]);
             let path = line.split_whitespace().nth(1).unwrap_or("/");
             let (status, body) = match path {

@@ -45,7 +45,7 @@ fn the_example_config_loads_with_its_documented_values() {
         config.prefix.table_layout().partition_columns,
         ["dt", "hour"]
     );
-    assert_eq!(config.catalog.unwrap().table, "events");
+    assert_eq!(config.catalog.unwrap().1.table, "events");
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn a_minimal_config_validates_and_gets_firehose_defaults() {
 fn every_problem_is_reported_with_its_key_and_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let bad = format!(
-        "{GOOD}prefix = \"x/!{{timestamp:yyyy}}/\"\nretry_duration = \"3h\"\n[destination.buffering]\nsize = \"200 MiB\"\ninterval = \"901s\"\n[dead_letter]\ntype = \"local\"\nprefix = \"errors/\"\n"
+        "{GOOD}prefix = \"x/!{{timestamp:yyyy}}/\"\nerror_output_prefix = \"errors/\"\nretry_duration = \"3h\"\n[destination.buffering]\nsize = \"200 MiB\"\ninterval = \"901s\"\n"
     );
     let (code, stderr) = validate(dir.path(), &bad);
     assert_eq!(code, 2, "{stderr}");
@@ -73,7 +73,7 @@ fn every_problem_is_reported_with_its_key_and_exit_code_2() {
         "destination.buffering.size: 200 MiB is above the 128 MiB maximum",
         "destination.buffering.interval: 15m 1s is above the 900 s maximum",
         "destination.retry_duration: 3h is above the 7200 s maximum",
-        "dead_letter.prefix: ErrorOutputPrefix must contain !{firehose:error-output-type}",
+        "destination.error_output_prefix: ErrorOutputPrefix must contain !{firehose:error-output-type}",
         "config has 4 problem(s)",
     ] {
         assert!(

@@ -13,9 +13,10 @@ use spillway_formats::decode::RecordDecoder;
 use spillway_formats::encode::NdjsonEncoder;
 use spillway_formats::prefix::PrefixTemplate;
 use spillway_formats::record::{ErrorOutputType, Record, RecordMeta};
-use spillway_sinks::dead_letter::{DeadLetter, LocalDeadLetter};
-use spillway_sinks::local::{LocalLakeOptions, LocalLakeSink};
+use spillway_sinks::dead_letter::{DeadLetter, ObjectDeadLetter};
+use spillway_sinks::object::ObjectSink;
 use spillway_sinks::retry::{RetryPolicy, RetryingSink};
+use spillway_sinks::store::{LocalStore, ObjectStore};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -34,26 +35,22 @@ fn start(policy: FlushPolicy) -> Harness {
         codec: spillway_formats::compression::Codec::None,
         level: None,
     });
-    let options = LocalLakeOptions {
-        root: dir.path().to_path_buf(),
-        stream_name: "t".into(),
-        prefix: prefix.clone(),
-        catalog: None,
-    };
-    let sink = Arc::new(LocalLakeSink::new(options, encoder).unwrap());
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(LocalStore::new(dir.path().to_path_buf(), "LocalLake"));
+    let sink = Arc::new(ObjectSink::new(store.clone(), "t".into(), encoder, None));
     let sink = Arc::new(RetryingSink::new(
         sink,
         RetryPolicy::default(),
         ErrorOutputType::S3Failed,
     ));
-    let dead_letter: Arc<dyn DeadLetter> = Arc::new(LocalDeadLetter::new(
-        dir.path().to_path_buf(),
+    let dead_letter: Arc<dyn DeadLetter> = Arc::new(ObjectDeadLetter::new(
+        store,
         PrefixTemplate::parse("errors/!{firehose:error-output-type}/").unwrap(),
         "t".into(),
     ));
     let metrics = Arc::new(Metrics::default());
     let tracker = Arc::new(Mutex::new(CheckpointTracker::new()));
-    let deliverer = Deliverer::new(sink, dead_letter, tracker.clone(), metrics.clone(), 2);
+    let deliverer = Deliverer::new(sink, dead_letter, None, tracker.clone(), metrics.clone(), 2);
     let decoder = RecordDecoder {
         max_record_size: 1 << 20,
         time_field: None,

@@ -1,10 +1,27 @@
-//! Glue-style table definitions: the table and partition documents (Glue's `GetTable` /
-//! `GetPartition` shapes) and the matching Athena DDL, built from the table schema and the
-//! prefix's layout. Pure; the local catalog writes these as files, the Glue catalog would send
-//! the same fields through the API.
+//! Catalogs: after an object is durable, its table and partition are registered so that
+//! Athena, Trino or DuckDB can query it at once. [`Catalog`] is what the object sink calls;
+//! [`TableDefinition`] builds the Glue-shaped table and partition documents and the matching
+//! Athena DDL from the table schema and the prefix's layout (pure) — the local catalog writes
+//! them as files, the Glue catalog sends the same fields through the API.
 
 use serde_json::{json, Value};
-use spillway_formats::schema::ColumnSpec;
+use spillway_formats::schema::{ColumnSpec, TableSchema};
+
+use crate::sink::SinkError;
+
+/// Registers tables and partitions. Called on a blocking thread, after the object is durable.
+pub trait Catalog: Send + Sync {
+    /// `schema` is the schema the object was written with (new columns are added to the
+    /// table, none dropped); `evaluated_prefix` is the object's partition.
+    fn register(&self, schema: &TableSchema, evaluated_prefix: &str) -> Result<(), SinkError>;
+}
+
+/// The catalog table objects are registered in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogTarget {
+    pub database: String,
+    pub table: String,
+}
 
 pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
 pub const PARQUET_INPUT_FORMAT: &str =

@@ -5,9 +5,7 @@
 //! to make progress.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -16,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use spillway_formats::prefix::{PrefixContext, PrefixTemplate};
 use spillway_formats::record::FailedRecord;
 
-use crate::fs::write_atomically;
-use crate::naming::{object_name, random_object_id};
+use crate::naming::new_object_key;
 use crate::sink::SinkError;
+use crate::store::{ObjectStore, PutOptions};
 
 /// Firehose's error-record document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,17 +74,18 @@ pub trait DeadLetter: Send + Sync {
     async fn write(&self, records: &[FailedRecord]) -> Result<Vec<String>, SinkError>;
 }
 
-/// Dead letters as NDJSON files under a local folder.
-pub struct LocalDeadLetter {
-    root: PathBuf,
+/// Dead letters as NDJSON objects in an object store (a local folder or S3), one object per
+/// error-output type, under the evaluated error prefix.
+pub struct ObjectDeadLetter {
+    store: Arc<dyn ObjectStore>,
     prefix: PrefixTemplate,
     stream: String,
 }
 
-impl LocalDeadLetter {
-    pub fn new(root: PathBuf, prefix: PrefixTemplate, stream: String) -> Self {
-        LocalDeadLetter {
-            root,
+impl ObjectDeadLetter {
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: PrefixTemplate, stream: String) -> Self {
+        ObjectDeadLetter {
+            store,
             prefix,
             stream,
         }
@@ -94,11 +93,10 @@ impl LocalDeadLetter {
 }
 
 #[async_trait]
-impl DeadLetter for LocalDeadLetter {
+impl DeadLetter for ObjectDeadLetter {
     async fn write(&self, records: &[FailedRecord]) -> Result<Vec<String>, SinkError> {
         let now = Utc::now();
-        // One file per evaluated error prefix (error-output type, time).
-        let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut objects: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         for record in records {
             let ctx = PrefixContext {
                 timestamp: now,
@@ -112,59 +110,34 @@ impl DeadLetter for LocalDeadLetter {
             let line =
                 serde_json::to_vec(&ErrorRecord::from_failed(record, now.timestamp_millis()))
                     .map_err(|e| SinkError::permanent("DeadLetter.Json", e.to_string()))?;
-            let file = files.entry(prefix).or_default();
-            file.extend_from_slice(&line);
-            file.push(b'\n');
+            let body = objects.entry(prefix).or_default();
+            body.extend_from_slice(&line);
+            body.push(b'\n');
         }
-        let root = self.root.clone();
-        let stream = self.stream.clone();
-        let time_ms = now.timestamp_millis();
-        let written = tokio::task::spawn_blocking(move || {
-            let mut written = Vec::new();
-            for (prefix, body) in files {
-                let random = spillway_formats::prefix::random_string();
-                let prefix = spillway_formats::prefix::fill_random_string(&prefix, &random);
-                let key = format!(
-                    "{prefix}{}",
-                    object_name(&stream, time_ms, &random_object_id(), ".json")
-                );
-                write_atomically(&root.join(&key), |w| {
-                    std::io::Write::write_all(w, &body)?;
-                    Ok(true)
-                })?;
-                written.push(key);
-            }
-            Ok::<_, std::io::Error>(written)
-        })
-        .await
-        .map_err(|e| SinkError::retryable("DeadLetter.Task", e.to_string()))?
-        .map_err(|e| {
-            SinkError::retryable(
-                "DeadLetter.Io",
-                format!("writing dead letters under {}: {e}", self.root.display()),
-            )
-        })?;
+        let options = PutOptions {
+            content_type: "application/x-ndjson",
+            content_encoding: None,
+        };
+        let mut written = Vec::new();
+        for (prefix, body) in objects {
+            let key = new_object_key(&prefix, &self.stream, now.timestamp_millis(), ".json");
+            self.store.put(&key, body, &options).await?;
+            written.push(key);
+        }
         Ok(written)
     }
 }
 
-/// Writes `records` to the dead letter, retrying every failure with capped backoff until it
-/// succeeds: acknowledgement waits for it.
+/// Writes `records` to the dead letter, retrying every failure until it succeeds:
+/// acknowledgement waits for it.
 pub async fn write_durably(
     dead_letter: &Arc<dyn DeadLetter>,
     records: &[FailedRecord],
 ) -> Vec<String> {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match dead_letter.write(records).await {
-            Ok(written) => return written,
-            Err(e) => {
-                tracing::error!(error = %e, records = records.len(), retry_in = ?delay, "dead-letter write failed; retrying (records stay unacknowledged)");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
+    crate::retry::until_durable("dead-letter write", records.len(), || {
+        dead_letter.write(records)
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -176,7 +149,11 @@ mod tests {
     async fn writes_firehose_error_records_under_the_error_output_type() {
         let dir = tempfile::tempdir().unwrap();
         let prefix = PrefixTemplate::parse("errors/!{firehose:error-output-type}/").unwrap();
-        let dl = LocalDeadLetter::new(dir.path().to_path_buf(), prefix, "s".into());
+        let store = Arc::new(crate::store::LocalStore::new(
+            dir.path().to_path_buf(),
+            "LocalLake",
+        ));
+        let dl = ObjectDeadLetter::new(store, prefix, "s".into());
         let record = FailedRecord {
             data: bytes::Bytes::from_static(b"{not json"),
             meta: RecordMeta {

@@ -7,7 +7,7 @@ use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 /// Marker in the names of staged files.
-const TEMP_MARKER: &str = ".spillway-tmp-";
+pub const TEMP_MARKER: &str = ".spillway-tmp-";
 
 /// Writes `path` atomically: `write` fills a buffered temp file, which is synced and renamed.
 /// When `write` returns `Ok(false)` nothing is published and the temp file is removed.

@@ -20,6 +20,24 @@ pub fn random_object_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// The full key of a new object: the evaluated prefix (its `!{firehose:random-string}`
+/// filled in) followed by a fresh object name.
+pub fn new_object_key(
+    evaluated_prefix: &str,
+    stream: &str,
+    time_ms: i64,
+    extension: &str,
+) -> String {
+    let prefix = spillway_formats::prefix::fill_random_string(
+        evaluated_prefix,
+        &spillway_formats::prefix::random_string(),
+    );
+    format!(
+        "{prefix}{}",
+        object_name(stream, time_ms, &random_object_id(), extension)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

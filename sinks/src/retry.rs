@@ -166,6 +166,27 @@ impl RetryingSink {
     }
 }
 
+/// Runs `attempt` until it succeeds, with capped exponential backoff, logging each failure.
+/// For writes that are never given up — dead letters and backups — because acknowledgement
+/// waits for them: data is never dropped to make progress.
+pub async fn until_durable<T, F, Fut>(what: &str, records: usize, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::sink::SinkError>>,
+{
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(e) => {
+                tracing::error!(error = %e, records, retry_in = ?delay, "{what} failed; retrying (records stay unacknowledged)");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
 fn remap(mut item: FailedItem, original_index: &[usize], attempts: u32) -> FailedItem {
     item.index = original_index[item.index];
     item.attempts = attempts;

@@ -131,9 +131,11 @@ fn deserialize_variant(
     Some(match (section, kind) {
         ("source", "file") => check::<FileSourceConfig>(table),
         ("destination", "local") => check::<LocalDestinationConfig>(table),
+        ("destination", "s3") => check::<S3DestinationConfig>(table),
         ("format", "parquet") => check::<ParquetFormatConfig>(table),
         ("format", "ndjson") => check::<NdjsonFormatConfig>(table),
         ("dead_letter", "local") => check::<LocalDeadLetterConfig>(table),
+        ("dead_letter", "s3") => check::<S3DeadLetterConfig>(table),
         _ => return None,
     })
 }

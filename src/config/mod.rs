@@ -15,7 +15,10 @@ use std::path::PathBuf;
 
 pub use self::load::{load, load_str, ConfigError, ConfigProblem};
 pub use self::size::{HumanDuration, HumanSize};
-pub use self::validate::{validate, DeadLetterTarget, FormatSettings, InputSpec, ValidatedConfig};
+pub use self::validate::{
+    validate, DeadLetterTarget, DestinationSettings, FormatSettings, InputSpec, SchemaChoice,
+    ValidatedConfig,
+};
 
 /// One delivery stream.
 #[derive(Debug, Deserialize)]
@@ -84,6 +87,7 @@ impl Default for ProcessingConfig {
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum DestinationConfig {
     Local(LocalDestinationConfig),
+    S3(S3DestinationConfig),
 }
 
 /// A local data lake: a folder of partitioned objects plus a Glue-style file catalog.
@@ -95,6 +99,10 @@ pub struct LocalDestinationConfig {
     /// Firehose prefix template; default `!{timestamp:yyyy/MM/dd/HH}/`.
     #[serde(default)]
     pub prefix: Option<String>,
+    /// Firehose ErrorOutputPrefix for dead letters; must contain
+    /// `!{firehose:error-output-type}` when `prefix` has expressions.
+    #[serde(default)]
+    pub error_output_prefix: Option<String>,
     /// How long to retry a failing write before dead-lettering (0–7200 s).
     #[serde(default = "defaults::retry_duration")]
     pub retry_duration: HumanDuration,
@@ -108,6 +116,75 @@ pub struct LocalDestinationConfig {
     /// Register the table and its partitions in `<path>/_catalog/` (Parquet only).
     #[serde(default)]
     pub catalog: Option<CatalogConfig>,
+    /// Also write every raw record, gzip NDJSON, under this backup prefix.
+    #[serde(default)]
+    pub backup: Option<BackupConfig>,
+}
+
+/// An S3 bucket (or an S3-compatible store), with an optional Glue Data Catalog table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3DestinationConfig {
+    pub bucket: String,
+    /// Firehose prefix template; default `!{timestamp:yyyy/MM/dd/HH}/`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Firehose ErrorOutputPrefix for dead letters; must contain
+    /// `!{firehose:error-output-type}` when `prefix` has expressions.
+    #[serde(default)]
+    pub error_output_prefix: Option<String>,
+    #[serde(default = "defaults::retry_duration")]
+    pub retry_duration: HumanDuration,
+    #[serde(default = "defaults::concurrency")]
+    pub concurrency: usize,
+    #[serde(default)]
+    pub buffering: BufferingConfig,
+    #[serde(default)]
+    pub format: FormatConfig,
+    /// Register the table and partitions in the Glue Data Catalog (Parquet only).
+    #[serde(default)]
+    pub catalog: Option<CatalogConfig>,
+    #[serde(default)]
+    pub backup: Option<BackupConfig>,
+    /// Region override; default: the AWS SDK chain (`AWS_REGION`, profile, …).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint override for S3-compatible stores; default: the AWS SDK chain
+    /// (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`) or AWS itself.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Path-style addressing; default: on when an endpoint override is in effect.
+    #[serde(default)]
+    pub force_path_style: Option<bool>,
+    /// Multipart part size (≥ 5 MiB); smaller objects are one PutObject.
+    #[serde(default = "defaults::part_size")]
+    pub part_size: HumanSize,
+    /// Parts uploading at once per object.
+    #[serde(default = "defaults::upload_concurrency")]
+    pub upload_concurrency: usize,
+    /// `AES256` or `aws:kms`.
+    #[serde(default)]
+    pub server_side_encryption: Option<String>,
+    /// KMS key for `aws:kms`; default: the AWS-managed key.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// e.g. `STANDARD_IA`, `INTELLIGENT_TIERING`; default: the bucket's.
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    /// Tags put on every object.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Check at start that the bucket exists (HeadBucket), and stop with a clear error if not.
+    #[serde(default = "defaults::yes")]
+    pub check_bucket: bool,
+}
+
+/// The source-record backup: every raw record, gzip NDJSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Backup prefix (Firehose expressions allowed, timestamped by arrival time).
+    pub prefix: String,
 }
 
 /// Firehose buffering hints, plus the memory limits that bound all open buffers together.
@@ -184,43 +261,62 @@ pub struct NdjsonFormatConfig {
     pub compression_level: Option<i32>,
 }
 
-/// The Parquet table schema: listed columns, or inferred from the first records.
+/// The Parquet table schema: listed columns, an existing Glue table's, or inferred.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaConfig {
-    /// Columns with Hive types. Empty: infer the schema.
+    /// Columns with Hive types. Empty (and no `glue_table`): infer the schema.
     #[serde(default)]
     pub columns: Vec<ColumnSpec>,
+    /// Read the columns of this existing Glue table, `database.table`, at start.
+    #[serde(default)]
+    pub glue_table: Option<String>,
     /// Records of the first batch read to infer the schema (when no columns are listed).
     #[serde(default)]
     pub infer_sample: Option<usize>,
 }
 
-/// The Glue-style table the objects are registered in.
+/// The table the objects are registered in.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogConfig {
+    /// `local` (Glue-shaped files in the lake; local destination only) or `glue` (the AWS
+    /// Glue Data Catalog). Default: `local` for a local destination, `glue` for S3.
+    #[serde(rename = "type", default)]
+    pub kind: Option<CatalogKind>,
     pub database: String,
     pub table: String,
 }
 
-/// Where records that cannot be delivered go.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CatalogKind {
+    Local,
+    Glue,
+}
+
+/// Where records that cannot be delivered go; default: the destination itself (the lake
+/// folder or the bucket), under `destination.error_output_prefix`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum DeadLetterConfig {
     Local(LocalDeadLetterConfig),
+    S3(S3DeadLetterConfig),
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalDeadLetterConfig {
-    /// Root folder. Default: the local destination's path.
-    #[serde(default)]
-    pub path: Option<PathBuf>,
-    /// Error prefix; must contain `!{firehose:error-output-type}` when the destination
-    /// prefix has expressions. Default: `errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/`.
-    #[serde(default)]
-    pub prefix: Option<String>,
+    /// Root folder of the dead letter.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3DeadLetterConfig {
+    /// Bucket of the dead letter; reached with the destination's AWS settings (or the SDK
+    /// chain for a local destination).
+    pub bucket: String,
 }
 
 /// The Prometheus endpoint.
@@ -263,5 +359,14 @@ mod defaults {
     }
     pub fn no_codec() -> Codec {
         Codec::None
+    }
+    pub fn part_size() -> HumanSize {
+        HumanSize(8 << 20)
+    }
+    pub fn upload_concurrency() -> usize {
+        4
+    }
+    pub fn yes() -> bool {
+        true
     }
 }

@@ -14,14 +14,16 @@ use spillway_formats::prefix::{
     validate_error_prefix, validate_prefix, PrefixTemplate, DEFAULT_PREFIX,
 };
 use spillway_formats::schema::TableSchema;
-use spillway_sinks::local::CatalogTarget;
+use spillway_sinks::catalog::CatalogTarget;
 use spillway_sinks::retry::RetryPolicy;
+use spillway_sinks::s3::{AwsConnection, Encryption, S3Options, MIN_PART_SIZE};
 
 use super::load::ConfigProblem;
 use super::{
-    BufferingConfig, Config, DeadLetterConfig, DestinationConfig, FileSourceConfig, FormatConfig,
-    LocalDeadLetterConfig, LocalDestinationConfig, NdjsonFormatConfig, ParquetFormatConfig,
-    SourceConfig,
+    BackupConfig, BufferingConfig, CatalogConfig, CatalogKind, Config, DeadLetterConfig,
+    DestinationConfig, FileSourceConfig, FormatConfig, HumanDuration, LocalDeadLetterConfig,
+    LocalDestinationConfig, NdjsonFormatConfig, ParquetFormatConfig, S3DeadLetterConfig,
+    S3DestinationConfig, SourceConfig,
 };
 use crate::pipeline::FlushPolicy;
 
@@ -37,13 +39,16 @@ pub struct ValidatedConfig {
     pub checkpoint_file: Option<PathBuf>,
     pub decoder: RecordDecoder,
     pub prefix: PrefixTemplate,
-    pub lake_root: PathBuf,
+    pub error_prefix: PrefixTemplate,
+    pub destination: DestinationSettings,
     pub retry: RetryPolicy,
     pub concurrency: usize,
     pub flush: FlushPolicy,
     pub format: FormatSettings,
-    pub catalog: Option<CatalogTarget>,
+    pub catalog: Option<(CatalogKind, CatalogTarget)>,
     pub dead_letter: DeadLetterTarget,
+    /// Prefix of the source-record backup, when enabled.
+    pub backup_prefix: Option<PrefixTemplate>,
     pub metrics_listen: Option<SocketAddr>,
 }
 
@@ -55,13 +60,23 @@ pub enum InputSpec {
 }
 
 #[derive(Debug)]
+pub enum DestinationSettings {
+    Local {
+        root: PathBuf,
+    },
+    S3 {
+        options: S3Options,
+        connection: AwsConnection,
+        check_bucket: bool,
+    },
+}
+
+#[derive(Debug)]
 pub enum FormatSettings {
     Parquet {
         compression: ParquetCompression,
         row_group_bytes: usize,
-        /// `None`: infer from the first `infer_sample` records.
-        schema: Option<Arc<TableSchema>>,
-        infer_sample: usize,
+        schema: SchemaChoice,
     },
     Ndjson {
         codec: Codec,
@@ -70,11 +85,42 @@ pub enum FormatSettings {
 }
 
 #[derive(Debug)]
+pub enum SchemaChoice {
+    Columns(Arc<TableSchema>),
+    /// Read at start from an existing Glue table.
+    GlueTable {
+        database: String,
+        table: String,
+    },
+    /// Inferred from the first `sample` records.
+    Infer {
+        sample: usize,
+    },
+}
+
+/// Where dead letters go (under `error_prefix`).
+#[derive(Debug, PartialEq, Eq)]
 pub enum DeadLetterTarget {
+    /// The destination's own store: the lake folder or the bucket.
+    Destination,
     Local {
         root: PathBuf,
-        prefix: PrefixTemplate,
     },
+    S3 {
+        bucket: String,
+    },
+}
+
+/// The settings local and S3 destinations share.
+struct Common {
+    prefix: Option<String>,
+    error_output_prefix: Option<String>,
+    retry_duration: HumanDuration,
+    concurrency: usize,
+    buffering: BufferingConfig,
+    format: FormatConfig,
+    catalog: Option<CatalogConfig>,
+    backup: Option<BackupConfig>,
 }
 
 /// Checks every value of `config`; returns all problems found, not just the first.
@@ -138,16 +184,12 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         })
         .collect();
 
-    let DestinationConfig::Local(LocalDestinationConfig {
-        path: lake_root,
-        prefix,
-        retry_duration,
-        concurrency,
-        buffering,
-        format,
-        catalog,
-    }) = config.destination;
-    let prefix_text = prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_string());
+    let (destination, common, default_catalog) = match config.destination {
+        DestinationConfig::Local(d) => local_destination(d),
+        DestinationConfig::S3(d) => s3_destination(d, &mut p),
+    };
+
+    let prefix_text = common.prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_string());
     let prefix =
         match PrefixTemplate::parse(&prefix_text).and_then(|t| validate_prefix(&t).map(|_| t)) {
             Ok(t) => t,
@@ -169,40 +211,77 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
             );
         }
     }
-    if retry_duration.0 > Duration::from_secs(7200) {
+    let error_prefix_text = common
+        .error_output_prefix
+        .unwrap_or_else(|| DEFAULT_ERROR_PREFIX.to_string());
+    let error_prefix = PrefixTemplate::parse(&error_prefix_text)
+        .and_then(|t| validate_error_prefix(&prefix, &t).map(|_| t))
+        .map_err(|e| p.add("destination.error_output_prefix", e.to_string()))
+        .ok();
+    let backup_prefix = common.backup.and_then(|b| {
+        PrefixTemplate::parse(&b.prefix)
+            .and_then(|t| validate_prefix(&t).map(|_| t))
+            .map_err(|e| p.add("destination.backup.prefix", e.to_string()))
+            .ok()
+    });
+    if common.retry_duration.0 > Duration::from_secs(7200) {
         p.add(
             "destination.retry_duration",
-            format!("{retry_duration} is above the 7200 s maximum"),
+            format!("{} is above the 7200 s maximum", common.retry_duration),
         );
     }
-    if !(1..=64).contains(&concurrency) {
+    if !(1..=64).contains(&common.concurrency) {
         p.add(
             "destination.concurrency",
-            format!("{concurrency} is outside 1–64"),
+            format!("{} is outside 1–64", common.concurrency),
         );
     }
-    let flush = check_buffering(&buffering, &mut p);
-    let format = check_format(format, &mut p);
-    if catalog.is_some() && !matches!(format, Some(FormatSettings::Parquet { .. })) {
-        p.add(
-            "destination.catalog",
-            "needs destination.format.type = \"parquet\"",
-        );
+    let flush = check_buffering(&common.buffering, &mut p);
+    let format = check_format(common.format, &mut p);
+    let catalog = common.catalog.map(|c| {
+        let kind = c.kind.unwrap_or(default_catalog);
+        if !matches!(format, Some(FormatSettings::Parquet { .. })) {
+            p.add(
+                "destination.catalog",
+                "needs destination.format.type = \"parquet\"",
+            );
+        }
+        if kind == CatalogKind::Local && !matches!(destination, DestinationSettings::Local { .. }) {
+            p.add(
+                "destination.catalog.type",
+                "\"local\" needs a local destination; use \"glue\" with S3",
+            );
+        }
+        (
+            kind,
+            CatalogTarget {
+                database: c.database,
+                table: c.table,
+            },
+        )
+    });
+    if let Some(FormatSettings::Parquet {
+        schema: SchemaChoice::GlueTable { .. },
+        ..
+    }) = &format
+    {
+        if !matches!(destination, DestinationSettings::S3 { .. }) {
+            p.add(
+                "destination.format.schema.glue_table",
+                "needs an S3 destination (its AWS settings reach Glue)",
+            );
+        }
     }
 
     let dead_letter = match config.dead_letter {
-        None => DeadLetterConfig::Local(LocalDeadLetterConfig::default()),
-        Some(d) => d,
+        None => DeadLetterTarget::Destination,
+        Some(DeadLetterConfig::Local(LocalDeadLetterConfig { path })) => {
+            DeadLetterTarget::Local { root: path }
+        }
+        Some(DeadLetterConfig::S3(S3DeadLetterConfig { bucket })) => {
+            DeadLetterTarget::S3 { bucket }
+        }
     };
-    let DeadLetterConfig::Local(LocalDeadLetterConfig {
-        path: dl_path,
-        prefix: dl_prefix,
-    }) = dead_letter;
-    let dl_prefix_text = dl_prefix.unwrap_or_else(|| DEFAULT_ERROR_PREFIX.to_string());
-    let dl_prefix = PrefixTemplate::parse(&dl_prefix_text)
-        .and_then(|t| validate_error_prefix(&prefix, &t).map(|_| t))
-        .map_err(|e| p.add("dead_letter.prefix", e.to_string()))
-        .ok();
 
     let metrics_listen = config.metrics.listen.as_deref().and_then(|text| {
         text.parse::<SocketAddr>()
@@ -215,20 +294,22 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
             .ok()
     });
 
-    let checkpoint_file = match (&input, checkpoint_file) {
-        (InputSpec::Stdin, _) => None,
-        (_, Some(file)) => Some(file),
-        (_, None) => Some(
-            lake_root
-                .join("_checkpoints")
+    let checkpoint_file = match (&input, checkpoint_file, &destination) {
+        (InputSpec::Stdin, _, _) => None,
+        (_, Some(file), _) => Some(file),
+        (_, None, DestinationSettings::Local { root }) => Some(
+            root.join("_checkpoints")
                 .join(format!("{}.json", config.name)),
         ),
+        (_, None, DestinationSettings::S3 { .. }) => {
+            Some(PathBuf::from(".spillway/checkpoints").join(format!("{}.json", config.name)))
+        }
     };
 
     if !p.0.is_empty() {
         return Err(p.0);
     }
-    let (Some(format), Some(dl_prefix)) = (format, dl_prefix) else {
+    let (Some(format), Some(error_prefix)) = (format, error_prefix) else {
         unreachable!("a missing value was reported as a problem");
     };
     Ok(ValidatedConfig {
@@ -241,24 +322,124 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
             partition_keys,
         },
         prefix,
+        error_prefix,
+        destination,
         retry: RetryPolicy {
-            retry_duration: retry_duration.0,
+            retry_duration: common.retry_duration.0,
             ..RetryPolicy::default()
         },
-        concurrency,
+        concurrency: common.concurrency,
         flush,
         format,
-        catalog: catalog.map(|c| CatalogTarget {
-            database: c.database,
-            table: c.table,
-        }),
-        dead_letter: DeadLetterTarget::Local {
-            root: dl_path.unwrap_or_else(|| lake_root.clone()),
-            prefix: dl_prefix,
-        },
-        lake_root,
+        catalog,
+        dead_letter,
+        backup_prefix,
         metrics_listen,
     })
+}
+
+fn local_destination(d: LocalDestinationConfig) -> (DestinationSettings, Common, CatalogKind) {
+    let common = Common {
+        prefix: d.prefix,
+        error_output_prefix: d.error_output_prefix,
+        retry_duration: d.retry_duration,
+        concurrency: d.concurrency,
+        buffering: d.buffering,
+        format: d.format,
+        catalog: d.catalog,
+        backup: d.backup,
+    };
+    (
+        DestinationSettings::Local { root: d.path },
+        common,
+        CatalogKind::Local,
+    )
+}
+
+fn s3_destination(
+    d: S3DestinationConfig,
+    p: &mut Problems,
+) -> (DestinationSettings, Common, CatalogKind) {
+    let key = "destination";
+    let bucket_ok = (3..=63).contains(&d.bucket.len())
+        && d.bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if !bucket_ok {
+        p.add(
+            format!("{key}.bucket"),
+            format!(
+                "{:?} is not a valid bucket name (3–63 characters of a–z, 0–9, - and .)",
+                d.bucket
+            ),
+        );
+    }
+    if (d.part_size.0 as usize) < MIN_PART_SIZE || d.part_size.0 > 5 * 1024 * MIB {
+        p.add(
+            format!("{key}.part_size"),
+            format!("{} is outside S3's 5 MiB – 5 GiB part size", d.part_size),
+        );
+    }
+    if !(1..=64).contains(&d.upload_concurrency) {
+        p.add(
+            format!("{key}.upload_concurrency"),
+            format!("{} is outside 1–64", d.upload_concurrency),
+        );
+    }
+    let encryption = match d.server_side_encryption.as_deref() {
+        None => {
+            if d.kms_key_id.is_some() {
+                p.add(
+                    format!("{key}.kms_key_id"),
+                    "needs server_side_encryption = \"aws:kms\"",
+                );
+            }
+            None
+        }
+        Some("AES256") => Some(Encryption::Aes256),
+        Some("aws:kms") => Some(Encryption::Kms {
+            key_id: d.kms_key_id.clone(),
+        }),
+        Some(other) => {
+            p.add(
+                format!("{key}.server_side_encryption"),
+                format!("{other:?} is not one of \"AES256\", \"aws:kms\""),
+            );
+            None
+        }
+    };
+    let options = S3Options {
+        bucket: d.bucket,
+        part_size: d.part_size.0 as usize,
+        upload_concurrency: d.upload_concurrency,
+        encryption,
+        storage_class: d.storage_class,
+        tags: d.tags.into_iter().collect(),
+    };
+    let connection = AwsConnection {
+        region: d.region,
+        endpoint_url: d.endpoint_url,
+        force_path_style: d.force_path_style,
+    };
+    let common = Common {
+        prefix: d.prefix,
+        error_output_prefix: d.error_output_prefix,
+        retry_duration: d.retry_duration,
+        concurrency: d.concurrency,
+        buffering: d.buffering,
+        format: d.format,
+        catalog: d.catalog,
+        backup: d.backup,
+    };
+    (
+        DestinationSettings::S3 {
+            options,
+            connection,
+            check_bucket: d.check_bucket,
+        },
+        common,
+        CatalogKind::Glue,
+    )
 }
 
 struct Problems(Vec<ConfigProblem>);
@@ -368,28 +549,50 @@ fn check_format(format: FormatConfig, p: &mut Problems) -> Option<FormatSettings
                     format!("{row_group_size} is below the 64 KiB minimum"),
                 );
             }
-            let table = if schema.columns.is_empty() {
-                None
-            } else {
-                match TableSchema::from_columns(&schema.columns) {
-                    Ok(t) => Some(Arc::new(t)),
+            let choice = match (schema.columns.is_empty(), schema.glue_table) {
+                (false, Some(_)) => {
+                    p.add(
+                        format!("{key}.schema"),
+                        "give either columns or glue_table, not both",
+                    );
+                    return None;
+                }
+                (false, None) => match TableSchema::from_columns(&schema.columns) {
+                    Ok(t) => SchemaChoice::Columns(Arc::new(t)),
                     Err(e) => {
                         p.add(format!("{key}.schema.columns"), e.to_string());
                         return None;
                     }
-                }
+                },
+                (true, Some(name)) => match name.split_once('.') {
+                    Some((database, table)) if !database.is_empty() && !table.is_empty() => {
+                        SchemaChoice::GlueTable {
+                            database: database.into(),
+                            table: table.into(),
+                        }
+                    }
+                    _ => {
+                        p.add(
+                            format!("{key}.schema.glue_table"),
+                            format!("{name:?} is not `database.table`"),
+                        );
+                        return None;
+                    }
+                },
+                (true, None) => SchemaChoice::Infer {
+                    sample: schema.infer_sample.unwrap_or(1000).max(1),
+                },
             };
-            if table.is_some() && schema.infer_sample.is_some() {
+            if !matches!(choice, SchemaChoice::Infer { .. }) && schema.infer_sample.is_some() {
                 p.add(
                     format!("{key}.schema.infer_sample"),
-                    "only applies when no columns are listed",
+                    "only applies when the schema is inferred",
                 );
             }
             Some(FormatSettings::Parquet {
                 compression,
                 row_group_bytes: row_group_size.0 as usize,
-                schema: table,
-                infer_sample: schema.infer_sample.unwrap_or(1000).max(1),
+                schema: choice,
             })
         }
     }

@@ -1,12 +1,14 @@
 //! The delivery stage: runs closed batches through the retrying sink with bounded
-//! concurrency (waiting for a free slot is the back-pressure that stops intake), sends what
-//! failed to the dead letter (retried until durable), and only then acknowledges every record
-//! of the batch to the checkpoint tracker.
+//! concurrency (waiting for a free slot is the back-pressure that stops intake), writes the
+//! source-record backup beside it when enabled, sends what failed to the dead letter (both
+//! retried until durable), and only then acknowledges every record of the batch to the
+//! checkpoint tracker.
 
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use spillway_formats::record::{Batch, FailedRecord};
+use spillway_sinks::backup::{self, SourceBackup};
 use spillway_sinks::dead_letter::{write_durably, DeadLetter};
 use spillway_sinks::retry::RetryingSink;
 use tokio::sync::Semaphore;
@@ -18,6 +20,7 @@ use crate::metrics::Metrics;
 pub struct Deliverer {
     sink: Arc<RetryingSink>,
     dead_letter: Arc<dyn DeadLetter>,
+    backup: Option<Arc<SourceBackup>>,
     tracker: Arc<Mutex<CheckpointTracker>>,
     metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
@@ -28,6 +31,7 @@ impl Deliverer {
     pub fn new(
         sink: Arc<RetryingSink>,
         dead_letter: Arc<dyn DeadLetter>,
+        backup: Option<Arc<SourceBackup>>,
         tracker: Arc<Mutex<CheckpointTracker>>,
         metrics: Arc<Metrics>,
         concurrency: usize,
@@ -35,6 +39,7 @@ impl Deliverer {
         Deliverer {
             sink,
             dead_letter,
+            backup,
             tracker,
             metrics,
             slots: Arc::new(Semaphore::new(concurrency)),
@@ -48,9 +53,21 @@ impl Deliverer {
             return;
         };
         let (sink, dead_letter) = (self.sink.clone(), self.dead_letter.clone());
-        let (tracker, metrics) = (self.tracker.clone(), self.metrics.clone());
+        let (tracker, metrics, backup) = (
+            self.tracker.clone(),
+            self.metrics.clone(),
+            self.backup.clone(),
+        );
         self.in_flight.spawn(async move {
-            deliver_batch(sink, dead_letter, &tracker, &metrics, Arc::new(batch)).await;
+            deliver_batch(
+                sink,
+                dead_letter,
+                backup,
+                &tracker,
+                &metrics,
+                Arc::new(batch),
+            )
+            .await;
             drop(slot);
         });
         self.reap();
@@ -91,11 +108,17 @@ impl Deliverer {
 async fn deliver_batch(
     sink: Arc<RetryingSink>,
     dead_letter: Arc<dyn DeadLetter>,
+    backup: Option<Arc<SourceBackup>>,
     tracker: &Mutex<CheckpointTracker>,
     metrics: &Metrics,
     batch: Arc<Batch>,
 ) {
-    let delivery = sink.deliver(batch.clone()).await;
+    let write_backup = async {
+        if let Some(backup) = &backup {
+            backup::write_durably(backup, &batch).await;
+        }
+    };
+    let (delivery, ()) = tokio::join!(sink.deliver(batch.clone()), write_backup);
     let failed: Vec<FailedRecord> = delivery
         .failed
         .iter()

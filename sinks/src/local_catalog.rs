@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use spillway_formats::prefix::PrefixTemplate;
-use spillway_formats::schema::ColumnSpec;
+use spillway_formats::schema::{ColumnSpec, TableSchema};
 
-use super::config::CatalogTarget;
-use crate::catalog::TableDefinition;
+use crate::catalog::{Catalog, CatalogTarget, TableDefinition};
 use crate::fs::write_atomically;
+use crate::sink::SinkError;
+use crate::store::from_io;
 
 /// Folder under the lake root that holds the catalog.
 pub const CATALOG_DIR: &str = "_catalog";
@@ -63,7 +64,11 @@ impl LocalCatalog {
     /// Records that an object with `columns` is durable under `evaluated_prefix`: writes the
     /// table documents when the columns are new, and the partition when it is new. A
     /// partition that cannot be registered now is kept and retried with the next call.
-    pub fn register(&self, columns: &[ColumnSpec], evaluated_prefix: &str) -> io::Result<()> {
+    pub fn register_columns(
+        &self,
+        columns: &[ColumnSpec],
+        evaluated_prefix: &str,
+    ) -> io::Result<()> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let table = self.definition(columns.to_vec());
         let new_partition = !table.partition_columns.is_empty()
@@ -109,6 +114,18 @@ impl LocalCatalog {
             .append(true)
             .open(self.dir.join("partitions.sql"))?;
         ddl.write_all(table.add_partition_ddl(&values, &location).as_bytes())
+    }
+}
+
+impl Catalog for LocalCatalog {
+    fn register(&self, schema: &TableSchema, evaluated_prefix: &str) -> Result<(), SinkError> {
+        self.register_columns(&schema.columns(), evaluated_prefix)
+            .map_err(|e| {
+                from_io(
+                    e,
+                    &format!("updating the local catalog in {}", self.dir.display()),
+                )
+            })
     }
 }
 
