@@ -124,15 +124,16 @@ async fn build_destination(config: &ValidatedConfig) -> anyhow::Result<Destinati
         }
     };
     let name_start = format!("{}-", config.name);
-    let cleaned = store
+    match store
         .clean_up_after_crash(&config.prefix.table_layout().root, &name_start)
         .await
-        .context("cannot clean up after an earlier crash")?;
-    if cleaned > 0 {
-        tracing::info!(
+    {
+        Ok(0) => {}
+        Ok(cleaned) => tracing::info!(
             cleaned,
             "removed what an earlier crash left (temp files, unfinished multipart uploads)"
-        );
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not clean up after an earlier crash; going on"),
     }
 
     let encoder: Arc<dyn Encoder> = match &config.format {

@@ -219,3 +219,6 @@ pub fn tally<K: Ord>(keys: impl Iterator<Item = K>) -> BTreeMap<K, usize> {
     }
     out
 }
+
+pub mod aws;
+pub mod fault_proxy;

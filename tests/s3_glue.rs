@@ -1,0 +1,472 @@
+//! The S3 + Glue destination against moto (a real S3 and Glue API implementation): the
+//! shipped example delivers the sample events as Parquet objects under Hive partitions,
+//! registers exactly those partitions in Glue, and the objects read back with DuckDB and
+//! pyarrow using the Glue column types. Faults come from the fault proxy in front of moto.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::aws::*;
+use support::fault_proxy::{FaultProxy, Plan};
+use support::*;
+
+/// `spillway run` of `config` against `endpoint`, with per-test names in the environment.
+fn spillway_s3(
+    config: &Path,
+    endpoint: &str,
+    bucket: &str,
+    database: &str,
+    state: &Path,
+) -> Command {
+    let mut cmd = spillway();
+    cmd.args(["run", "--config"]).arg(config);
+    aws_env(&mut cmd, endpoint);
+    cmd.env("SPILLWAY_BUCKET", bucket)
+        .env("SPILLWAY_GLUE_DATABASE", database)
+        .env("SPILLWAY_CHECKPOINT_DIR", state)
+        .env("SPILLWAY_LAKE", state.join("lake"));
+    cmd
+}
+
+fn example() -> std::path::PathBuf {
+    repo_root().join("examples/s3-glue.toml")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn example_delivers_parquet_to_s3_and_registers_exactly_its_partitions_in_glue() {
+    let moto = moto_url();
+    let (s3, glue) = (s3(&moto).await, glue(&moto).await);
+    let bucket = unique_name("spillway-example");
+    let database = unique_name("db").replace('-', "_");
+    create_bucket(&s3, &bucket).await;
+    let state = tempfile::tempdir().unwrap();
+
+    let out = run_ok(&mut spillway_s3(
+        &example(),
+        &moto,
+        &bucket,
+        &database,
+        state.path(),
+    ));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("delivered 5000"), "{summary}");
+    assert!(
+        summary.contains(&format!("s3://{bucket}/events/")),
+        "{summary}"
+    );
+
+    // Objects under the expected keys.
+    let keys = list_keys(&s3, &bucket, "events/").await;
+    assert!(!keys.is_empty());
+    let mut folders = BTreeSet::new();
+    for key in &keys {
+        let (folder, name) = key.rsplit_once('/').unwrap();
+        assert!(
+            name.starts_with("clickstream-1-") && name.ends_with(".snappy.parquet"),
+            "{key}"
+        );
+        let parts: Vec<&str> = folder.split('/').collect();
+        assert!(
+            parts.len() == 3 && parts[1].starts_with("dt=") && parts[2].starts_with("hour="),
+            "{key}"
+        );
+        folders.insert(folder.to_string());
+    }
+
+    // Glue: exactly the partitions written, with their locations.
+    let partitions = glue
+        .get_partitions()
+        .database_name(&database)
+        .table_name("events")
+        .send()
+        .await
+        .unwrap();
+    let registered: BTreeSet<String> = partitions
+        .partitions()
+        .iter()
+        .map(|p| {
+            let values = p.values();
+            let location = p.storage_descriptor().unwrap().location().unwrap();
+            let folder = format!("events/dt={}/hour={}", values[0], values[1]);
+            assert_eq!(location, format!("s3://{bucket}/{folder}/"));
+            folder
+        })
+        .collect();
+    assert_eq!(registered, folders);
+
+    // Glue table columns == the Parquet schema of the files.
+    let table = glue
+        .get_table()
+        .database_name(&database)
+        .name("events")
+        .send()
+        .await
+        .unwrap();
+    let table = table.table().unwrap();
+    let sd = table.storage_descriptor().unwrap();
+    assert_eq!(
+        sd.serde_info().unwrap().serialization_library(),
+        Some("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe")
+    );
+    assert_eq!(
+        sd.location(),
+        Some(format!("s3://{bucket}/events/").as_str())
+    );
+    assert_eq!(
+        table
+            .parameters()
+            .unwrap()
+            .get("classification")
+            .map(String::as_str),
+        Some("parquet")
+    );
+    let glue_columns: Vec<(String, String)> = sd
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), c.r#type().unwrap().to_string()))
+        .collect();
+    let keys_of_table: Vec<&str> = table.partition_keys().iter().map(|k| k.name()).collect();
+    assert_eq!(keys_of_table, ["dt", "hour"]);
+
+    let local = tempfile::tempdir().unwrap();
+    download(&s3, &bucket, "events/", local.path()).await;
+    for file in files_under(local.path(), ".parquet") {
+        let schema = read_parquet(&file)[0].schema();
+        let file_columns: Vec<(String, String)> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                (
+                    f.name().clone(),
+                    spillway_formats::schema::hive_type_name(f.data_type()).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(file_columns, glue_columns, "{}", file.display());
+    }
+
+    // DuckDB and pyarrow read the downloaded objects with the Glue column types.
+    let glue_json = serde_json::to_string(&glue_columns).unwrap();
+    let root = local.path().join("events");
+    let result = python_json(
+        r#"
+import duckdb, json, sys, glob
+import pyarrow.parquet as pq
+root, glue = sys.argv[1], json.loads(sys.argv[2])
+files = sorted(glob.glob(root + "/**/*.parquet", recursive=True))
+duck = duckdb.sql(f"select count(*) from read_parquet('{root}/**/*.parquet', hive_partitioning=true)").fetchone()[0]
+hive = {"string": "string", "timestamp[ms]": "timestamp", "int32": "int", "double": "double", "int64": "bigint"}
+def hive_type(t):
+    import pyarrow as pa
+    if pa.types.is_struct(t):
+        return "struct<" + ",".join(f"{f.name}:{hive_type(f.type)}" for f in t) + ">"
+    return hive[str(t)]
+rows, mismatches = 0, []
+for f in files:
+    table = pq.read_table(f)
+    rows += table.num_rows
+    for (name, glue_type) in glue:
+        if hive_type(table.schema.field(name).type) != glue_type:
+            mismatches.append([f, name, str(table.schema.field(name).type), glue_type])
+print(json.dumps({"duckdb": duck, "pyarrow": rows, "mismatches": mismatches}))
+"#,
+        &[root.to_str().unwrap(), &glue_json],
+    );
+    assert_eq!(result["duckdb"], 5000);
+    assert_eq!(result["pyarrow"], 5000);
+    assert_eq!(result["mismatches"], serde_json::json!([]));
+
+    // Dead letters and the raw backup are in the bucket too.
+    let errors = list_keys(&s3, &bucket, "errors/").await;
+    let kinds: BTreeSet<&str> = errors
+        .iter()
+        .map(|k| k.split('/').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["format-conversion-failed", "processing-failed"])
+    );
+    let backup = list_keys(&s3, &bucket, "backup/").await;
+    let mut backed_up = 0;
+    for key in &backup {
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&get_object(&s3, &bucket, key).await[..]),
+            &mut text,
+        )
+        .unwrap();
+        backed_up += text.lines().count();
+    }
+    // Every record that passed decoding is backed up (5000 good ones and the one that failed
+    // format conversion); the three that failed decoding are in the dead letter, raw.
+    assert_eq!(backed_up, 5001);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_bucket_is_a_clear_startup_error() {
+    let moto = moto_url();
+    let state = tempfile::tempdir().unwrap();
+    let out = spillway_s3(
+        &example(),
+        &moto,
+        "no-such-bucket-here",
+        "db_x",
+        state.path(),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("destination.bucket: bucket no-such-bucket-here does not exist"),
+        "{stderr}"
+    );
+}
+
+/// A config for fault tests: the sample events, small buffers, a short retry budget.
+fn fault_config(dir: &Path, input: &Path, bucket: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("fault.toml");
+    let text = format!(
+        r#"
+name = "clickstream"
+[source]
+type = "file"
+path = "{input}"
+checkpoint_file = "{dir}/checkpoint.json"
+[processing]
+time_field = ".ts"
+[destination]
+type = "s3"
+bucket = "{bucket}"
+prefix = "events/dt=!{{timestamp:yyyy-MM-dd}}/hour=!{{timestamp:HH}}/"
+retry_duration = "60s"
+{extra}
+[destination.buffering]
+size = "1 MiB"
+interval = "1s"
+[destination.format]
+type = "ndjson"
+compression = "gzip"
+"#,
+        input = input.display(),
+        dir = dir.display(),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn delivered_event_ids(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for key in list_keys(s3, bucket, "events/").await {
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&get_object(s3, bucket, &key).await[..]),
+            &mut text,
+        )
+        .unwrap();
+        ids.extend(text.lines().map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }));
+    }
+    ids
+}
+
+/// Writes `count` generated clickstream events to `dir`; returns the file and the event ids.
+fn events_file(dir: &Path, count: usize, seed: u64) -> (std::path::PathBuf, Vec<String>) {
+    let input = gen_events("clickstream", count, seed, "2024-05-01T00:00:00");
+    let path = dir.join("events.ndjson");
+    std::fs::write(&path, &input).unwrap();
+    let ids = input
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            serde_json::from_slice::<Value>(l).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    (path, ids)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slowdown_storm_on_30_percent_of_requests_still_delivers_every_record() {
+    let moto = moto_url();
+    let s3 = s3(&moto).await;
+    let bucket = unique_name("spillway-storm");
+    create_bucket(&s3, &bucket).await;
+    let proxy = FaultProxy::start(&moto, Plan::s3_slow_down(0.3));
+    let dir = tempfile::tempdir().unwrap();
+    let (input, ids) = events_file(dir.path(), 30_000, 31);
+    let config = fault_config(dir.path(), &input, &bucket, "");
+    let mut cmd = spillway();
+    cmd.args(["run", "--config"]).arg(&config);
+    aws_env(&mut cmd, &proxy.url);
+    let out = run_ok(&mut cmd);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dead-lettered 0"));
+    let injected = proxy
+        .stats
+        .injected
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(injected >= 3, "the storm happened: {injected} injected");
+
+    let ledger = Ledger::count(&ids, &delivered_event_ids(&s3, &bucket).await, &[]);
+    println!(
+        "{} (503 SlowDown injected {injected} times)",
+        ledger.line("s3 slowdown 30%")
+    );
+    assert_eq!(ledger.missing, 0, "{ledger:?}");
+    assert_eq!(ledger.duplicated, 0, "{ledger:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_such_bucket_sends_every_record_to_the_dead_letter_and_the_run_completes() {
+    let moto = moto_url();
+    let dir = tempfile::tempdir().unwrap();
+    let (input, ids) = events_file(dir.path(), 3_000, 32);
+    let config = fault_config(
+        dir.path(),
+        &input,
+        "spillway-never-created",
+        "check_bucket = false",
+    );
+    let dead = dir.path().join("dead");
+    let text = std::fs::read_to_string(&config).unwrap()
+        + &format!("[dead_letter]\ntype = \"local\"\npath = {:?}\n", dead);
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = spillway();
+    cmd.args(["run", "--config"]).arg(&config);
+    aws_env(&mut cmd, &moto);
+    let started = Instant::now();
+    let out = run_ok(&mut cmd);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "permanent errors do not wait for the retry budget"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("delivered 0"));
+    let letters = dead_letters(&dead);
+    let dead_ids: Vec<String> = ids_in_dead_letter(&letters);
+    let ledger = Ledger::count(&ids, &[], &dead_ids);
+    println!("{}", ledger.line("s3 NoSuchBucket"));
+    assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
+    for (kind, record) in &letters {
+        assert_eq!(kind, "s3-failed");
+        assert_eq!(record.error_code, "S3.NoSuchBucket");
+    }
+}
+
+fn ids_in_dead_letter(
+    letters: &[(String, spillway_sinks::dead_letter::ErrorRecord)],
+) -> Vec<String> {
+    letters
+        .iter()
+        .map(|(_, r)| event_id_of(&r.raw_bytes().unwrap()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_multipart_leaves_no_partial_object_and_a_rerun_delivers_everything() {
+    let moto = moto_url();
+    let s3 = s3(&moto).await;
+    let bucket = unique_name("spillway-kill");
+    create_bucket(&s3, &bucket).await;
+    let dir = tempfile::tempdir().unwrap();
+    // 40 MiB of uncompressed NDJSON in one buffer: one object of 8 × 5 MiB parts.
+    let input = gen_events("clickstream", 80_000, 21, "2024-05-01T00:00:00");
+    let input_path = dir.path().join("events.ndjson");
+    std::fs::write(&input_path, &input).unwrap();
+    let config = dir.path().join("kill.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+name = "big"
+[source]
+type = "file"
+path = {input_path:?}
+checkpoint_file = "{dir}/checkpoint.json"
+[destination]
+type = "s3"
+bucket = "{bucket}"
+prefix = "big/"
+part_size = "5 MiB"
+upload_concurrency = 1
+[destination.buffering]
+size = "128 MiB"
+interval = "900s"
+[destination.format]
+type = "ndjson"
+"#,
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    // A slow proxy is not needed: kill as soon as the first part has been uploaded.
+    let proxy = FaultProxy::start(&moto, Plan::pass());
+    let mut cmd = spillway();
+    cmd.args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    aws_env(&mut cmd, &proxy.url);
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while proxy.count(|r| r.starts_with("PUT ") && r.contains("partNumber=")) == 0 {
+        assert!(Instant::now() < deadline, "no UploadPart seen");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before a part was uploaded"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        proxy.count(|r| r.starts_with("POST ") && r.contains("uploadId=")),
+        0,
+        "the upload was not completed"
+    );
+    assert!(
+        list_keys(&s3, &bucket, "big/").await.is_empty(),
+        "no partial object is visible"
+    );
+    assert_eq!(
+        open_uploads(&s3, &bucket).await,
+        1,
+        "the killed upload is still open"
+    );
+
+    let mut rerun = spillway();
+    rerun.args(["run", "--config"]).arg(&config);
+    aws_env(&mut rerun, &moto);
+    run_ok(&mut rerun);
+    assert_eq!(
+        open_uploads(&s3, &bucket).await,
+        0,
+        "the rerun aborted the dangling upload"
+    );
+    let keys = list_keys(&s3, &bucket, "big/").await;
+    assert_eq!(keys.len(), 1);
+    let object = get_object(&s3, &bucket, &keys[0]).await;
+    assert_eq!(object, input, "the rerun delivered every record, in order");
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&keys[0])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        head.e_tag().unwrap().ends_with("-8\""),
+        "8 parts: {:?}",
+        head.e_tag()
+    );
+}
