@@ -125,3 +125,53 @@ fn run_with_a_bad_config_exits_2_before_touching_anything() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("source.path"));
     assert!(!lake.exists());
 }
+
+const S3: &str = r#"
+name = "t"
+[source]
+type = "file"
+path = "examples/clickstream"
+[destination]
+type = "s3"
+"#;
+
+#[test]
+fn s3_destination_problems_name_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (S3.to_string(), "destination.bucket: missing field `bucket`"),
+        (
+            format!("{S3}bucket = \"b-1\"\nserver_side_encryption = \"rot13\"\n"),
+            "destination.server_side_encryption: \"rot13\" is not one of \"AES256\", \"aws:kms\"",
+        ),
+        (
+            format!("{S3}bucket = \"b-1\"\nprefix = \"e/!{{timestamp:yyyy}}/\"\nerror_output_prefix = \"errors/\"\n"),
+            "destination.error_output_prefix: ErrorOutputPrefix must contain !{firehose:error-output-type} when Prefix contains expressions",
+        ),
+        (format!("{S3}bucket = \"Bad_Bucket\"\n"), "destination.bucket: \"Bad_Bucket\" is not a valid bucket name"),
+        (format!("{S3}bucket = \"b-1\"\npart_size = \"1 MiB\"\n"), "destination.part_size: 1 MiB is outside S3's 5 MiB – 5 GiB part size"),
+        (
+            format!("{S3}bucket = \"b-1\"\n[destination.catalog]\ntype = \"local\"\ndatabase = \"d\"\ntable = \"t\"\n"),
+            "destination.catalog.type: \"local\" needs a local destination",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let (code, stderr) = validate(dir.path(), &toml);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn the_s3_example_config_validates() {
+    let config = spillway::config::load_str(
+        &std::fs::read_to_string(repo_root().join("examples/s3-glue.toml")).unwrap(),
+        &|name| (name == "SPILLWAY_BUCKET").then(|| "my-bucket".to_string()),
+    )
+    .unwrap();
+    let spillway::config::DestinationSettings::S3 { options, .. } = &config.destination else {
+        panic!("an S3 destination");
+    };
+    assert_eq!(options.bucket, "my-bucket");
+    assert_eq!(config.catalog.unwrap().1.database, "spillway_demo");
+}

@@ -114,6 +114,16 @@ fn locate_problem(root: &toml::Value, error: PathError) -> ConfigProblem {
         }
     }
     let message = error.into_inner().message().trim().to_string();
+    // Name the missing key itself: `destination.bucket: missing field `bucket``.
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field.to_string());
+    let path = match (missing, path.is_empty()) {
+        (Some(field), true) => field,
+        (Some(field), false) => format!("{path}.{field}"),
+        (None, _) => path,
+    };
     ConfigProblem::new(path, message)
 }
 
