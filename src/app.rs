@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -136,6 +136,43 @@ async fn build_destination(config: &ValidatedConfig) -> anyhow::Result<Destinati
         Err(e) => tracing::warn!(error = %e, "could not clean up after an earlier crash; going on"),
     }
 
+    // The catalog first: an inferred schema starts from the table's existing columns.
+    let mut existing_columns = None;
+    let (catalog, catalog_description): (Option<Arc<dyn Catalog>>, Option<String>) =
+        match (&config.catalog, &config.destination) {
+            (None, _) => (None, None),
+            (Some((CatalogKind::Local, target)), DestinationSettings::Local { root }) => {
+                let catalog = LocalCatalog::new(root, config.prefix.clone(), target.clone());
+                existing_columns = catalog
+                    .existing_columns()
+                    .context("cannot read the local catalog")?;
+                let description = format!(
+                    "{}/{CATALOG_DIR}/{}/{}/ (table.json, partitions/, create_table.sql)",
+                    root.display(),
+                    target.database,
+                    target.table
+                );
+                (Some(Arc::new(catalog)), Some(description))
+            }
+            (Some((CatalogKind::Glue, target)), _) => {
+                let Some(bucket) = bucket else {
+                    bail!("destination.catalog: a Glue catalog needs an S3 destination")
+                };
+                let glue = glue_client(aws.config().await);
+                existing_columns = read_columns(&glue, &target.database, &target.table).await?;
+                let handle = tokio::runtime::Handle::current();
+                let catalog =
+                    GlueCatalog::new(glue, handle, target.clone(), config.prefix.clone(), bucket);
+                (
+                    Some(Arc::new(catalog)),
+                    Some(format!("Glue table {}.{}", target.database, target.table)),
+                )
+            }
+            (Some((CatalogKind::Local, _)), _) => {
+                bail!("destination.catalog.type: \"local\" needs a local destination")
+            }
+        };
+
     let encoder: Arc<dyn Encoder> = match &config.format {
         FormatSettings::Parquet {
             compression,
@@ -144,10 +181,16 @@ async fn build_destination(config: &ValidatedConfig) -> anyhow::Result<Destinati
         } => {
             let source = match schema {
                 SchemaChoice::Columns(schema) => SchemaSource::Fixed(schema.clone()),
-                SchemaChoice::Infer { sample } => SchemaSource::Infer {
-                    sample: *sample,
-                    decided: OnceLock::new(),
-                },
+                SchemaChoice::Infer { sample } => {
+                    let existing = match existing_columns.filter(|c| !c.is_empty()) {
+                        Some(columns) => Some(
+                            TableSchema::from_columns(&columns)
+                                .context("the catalog table's columns")?,
+                        ),
+                        None => None,
+                    };
+                    ParquetEncoder::inferring(*sample, existing)
+                }
                 SchemaChoice::GlueTable { database, table } => {
                     let glue = glue_client(aws.config().await);
                     let columns = read_columns(&glue, database, table)
@@ -165,44 +208,6 @@ async fn build_destination(config: &ValidatedConfig) -> anyhow::Result<Destinati
             level: *level,
         }),
     };
-
-    let (catalog, catalog_description): (Option<Arc<dyn Catalog>>, Option<String>) =
-        match (&config.catalog, &config.destination) {
-            (None, _) => (None, None),
-            (Some((CatalogKind::Local, target)), DestinationSettings::Local { root }) => (
-                Some(Arc::new(LocalCatalog::new(
-                    root,
-                    config.prefix.clone(),
-                    target.clone(),
-                ))),
-                Some(format!(
-                    "{}/{CATALOG_DIR}/{}/{}/ (table.json, partitions/, create_table.sql)",
-                    root.display(),
-                    target.database,
-                    target.table
-                )),
-            ),
-            (Some((CatalogKind::Glue, target)), _) => {
-                let Some(bucket) = bucket else {
-                    bail!("destination.catalog: a Glue catalog needs an S3 destination")
-                };
-                let glue = glue_client(aws.config().await);
-                let handle = tokio::runtime::Handle::current();
-                (
-                    Some(Arc::new(GlueCatalog::new(
-                        glue,
-                        handle,
-                        target.clone(),
-                        config.prefix.clone(),
-                        bucket,
-                    ))),
-                    Some(format!("Glue table {}.{}", target.database, target.table)),
-                )
-            }
-            (Some((CatalogKind::Local, _)), _) => {
-                bail!("destination.catalog.type: \"local\" needs a local destination")
-            }
-        };
 
     let dead_letter_store: Arc<dyn ObjectStore> = match &config.dead_letter {
         DeadLetterTarget::Destination => store.clone(),

@@ -158,7 +158,10 @@ fn s3_destination_problems_name_their_key() {
     for (toml, expected) in cases {
         let (code, stderr) = validate(dir.path(), &toml);
         assert_eq!(code, 2, "{stderr}");
-        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
 }
 

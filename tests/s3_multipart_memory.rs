@@ -37,7 +37,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if new_size > layout.size() {
-            let now = CURRENT.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+            let now = CURRENT.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
+                - layout.size();
             PEAK.fetch_max(now, Ordering::Relaxed);
         } else {
             CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
@@ -79,7 +80,10 @@ async fn a_24_mib_object_uploads_in_5_parts_within_two_parts_of_memory() {
         tags: Vec::new(),
     };
     let store = Arc::new(S3Store::new(s3_client(&config, &connection), options));
-    let encoder = Arc::new(NdjsonEncoder { codec: Codec::None, level: None });
+    let encoder = Arc::new(NdjsonEncoder {
+        codec: Codec::None,
+        level: None,
+    });
     let sink = ObjectSink::new(store, "mem".into(), encoder, None);
 
     let mut batch = Batch::new(PartitionKey(Arc::from("mem/")));
@@ -88,14 +92,22 @@ async fn a_24_mib_object_uploads_in_5_parts_within_two_parts_of_memory() {
     let mut position = 0;
     while batch.data.len() < 24 << 20 {
         position += 1;
-        let meta = RecordMeta { shard: shard.clone(), position, sequence_number: None, sub_sequence: None, arrival_ms: 0 };
+        let meta = RecordMeta {
+            shard: shard.clone(),
+            position,
+            sequence_number: None,
+            sub_sequence: None,
+            arrival_ms: 0,
+        };
         batch.push(record.as_bytes(), meta);
     }
     let batch = Arc::new(batch);
     let object_bytes = batch.data.len();
 
     // Warm up the client (connection pool, credentials) so the measurement is the upload path.
-    sink.deliver(Arc::new(Batch::new(PartitionKey(Arc::from("warm/"))))).await.unwrap();
+    sink.deliver(Arc::new(Batch::new(PartitionKey(Arc::from("warm/")))))
+        .await
+        .unwrap();
     let baseline = CURRENT.load(Ordering::Relaxed);
     PEAK.store(baseline, Ordering::Relaxed);
     let delivery = sink.deliver(batch.clone()).await.unwrap();
@@ -103,9 +115,19 @@ async fn a_24_mib_object_uploads_in_5_parts_within_two_parts_of_memory() {
 
     assert_eq!(delivery.delivered, batch.len());
     let key = &delivery.objects[0];
-    let head = s3_for_test.head_object().bucket(&bucket).key(key).send().await.unwrap();
+    let head = s3_for_test
+        .head_object()
+        .bucket(&bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.content_length(), Some(object_bytes as i64));
-    assert!(head.e_tag().unwrap().ends_with("-5\""), "5 parts: {:?}", head.e_tag());
+    assert!(
+        head.e_tag().unwrap().ends_with("-5\""),
+        "5 parts: {:?}",
+        head.e_tag()
+    );
     println!(
         "multipart: object {:.1} MiB in 5 parts of 5 MiB; peak allocation above baseline {:.2} MiB (2 × part size = {:.1} MiB)",
         object_bytes as f64 / 1048576.0,

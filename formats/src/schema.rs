@@ -226,6 +226,31 @@ impl TableSchema {
         Self::from_fields(fields.collect())
     }
 
+    /// Schema evolution: this schema plus the top-level columns of `newer` that it lacks
+    /// (names compared ignoring case), appended in `newer`'s order; `None` when nothing is
+    /// new. Existing columns are never dropped or retyped — a record whose field conflicts
+    /// with its column's type fails conversion instead. Nested struct fields do not evolve.
+    pub fn with_new_columns(&self, newer: &TableSchema) -> Option<TableSchema> {
+        let have: std::collections::HashSet<String> = self
+            .arrow
+            .fields()
+            .iter()
+            .map(|f| f.name().to_lowercase())
+            .collect();
+        let added: Vec<_> = newer
+            .arrow
+            .fields()
+            .iter()
+            .filter(|f| !have.contains(&f.name().to_lowercase()))
+            .cloned()
+            .collect();
+        if added.is_empty() {
+            return None;
+        }
+        let fields: Vec<_> = self.arrow.fields().iter().cloned().chain(added).collect();
+        TableSchema::from_arrow(&Schema::new(fields)).ok()
+    }
+
     /// The Arrow schema for the Parquet encoder.
     pub fn arrow(&self) -> SchemaRef {
         Arc::clone(&self.arrow)

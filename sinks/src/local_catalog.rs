@@ -117,6 +117,31 @@ impl LocalCatalog {
     }
 }
 
+impl LocalCatalog {
+    /// The columns of the table document, if an earlier run wrote one.
+    pub fn existing_columns(&self) -> io::Result<Option<Vec<ColumnSpec>>> {
+        let text = match std::fs::read(self.dir.join("table.json")) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let doc: serde_json::Value = serde_json::from_slice(&text).map_err(io::Error::other)?;
+        let columns = doc["StorageDescriptor"]["Columns"]
+            .as_array()
+            .map(|columns| {
+                columns
+                    .iter()
+                    .map(|c| ColumnSpec {
+                        name: c["Name"].as_str().unwrap_or_default().to_string(),
+                        hive_type: c["Type"].as_str().unwrap_or("string").to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(columns))
+    }
+}
+
 impl Catalog for LocalCatalog {
     fn register(&self, schema: &TableSchema, evaluated_prefix: &str) -> Result<(), SinkError> {
         self.register_columns(&schema.columns(), evaluated_prefix)

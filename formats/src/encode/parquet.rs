@@ -4,7 +4,7 @@
 //! `format-conversion-failed`; the rest of the batch is written.
 
 use std::io::Write;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 
 use arrow_array::RecordBatch;
 use arrow_json::ReaderBuilder;
@@ -25,11 +25,12 @@ const DECODE_CHUNK_ROWS: usize = 8192;
 pub enum SchemaSource {
     /// Given in config (or read from a catalog).
     Fixed(Arc<TableSchema>),
-    /// Inferred once from the first `sample` records of the first batch, then fixed for the
-    /// life of the encoder so that every file matches the catalog's table.
+    /// Inferred from the first `sample` records of the first batch; each later batch's
+    /// sample may add new top-level columns (never drop or retype one), so a catalog table
+    /// evolves by addition and every file is readable with the table's latest columns.
     Infer {
         sample: usize,
-        decided: OnceLock<Arc<TableSchema>>,
+        current: RwLock<Option<Arc<TableSchema>>>,
     },
 }
 
@@ -85,26 +86,45 @@ impl ParquetEncoder {
         })
     }
 
+    /// A schema inferred from the first `sample` records of each batch, starting from
+    /// `existing` (the catalog table's columns, when it already exists).
+    pub fn inferring(sample: usize, existing: Option<TableSchema>) -> SchemaSource {
+        SchemaSource::Infer {
+            sample,
+            current: RwLock::new(existing.map(Arc::new)),
+        }
+    }
+
     /// The table schema, once known (inferred schemas are known after the first batch).
     pub fn schema(&self) -> Option<Arc<TableSchema>> {
         match &self.schema {
             SchemaSource::Fixed(s) => Some(s.clone()),
-            SchemaSource::Infer { decided, .. } => decided.get().cloned(),
+            SchemaSource::Infer { current, .. } => {
+                current.read().unwrap_or_else(|p| p.into_inner()).clone()
+            }
         }
     }
 
     fn schema_for(&self, batch: &Batch) -> Result<Arc<TableSchema>, EncodeError> {
-        match &self.schema {
-            SchemaSource::Fixed(s) => Ok(s.clone()),
-            SchemaSource::Infer { sample, decided } => {
-                if let Some(s) = decided.get() {
-                    return Ok(s.clone());
-                }
-                let sample = (0..batch.len().min(*sample)).map(|i| batch.record_data(i));
-                let inferred = Arc::new(TableSchema::infer(sample)?);
-                Ok(decided.get_or_init(|| inferred).clone())
-            }
-        }
+        let SchemaSource::Infer { sample, current } = &self.schema else {
+            return Ok(self.schema().expect("a fixed schema is always known"));
+        };
+        let sample = (0..batch.len().min(*sample)).map(|i| batch.record_data(i));
+        let inferred = match TableSchema::infer(sample) {
+            Ok(inferred) => inferred,
+            // No object in this batch's sample: the current schema, if any, decides.
+            Err(e) => return self.schema().ok_or(EncodeError::Schema(e)),
+        };
+        let mut current = current.write().unwrap_or_else(|p| p.into_inner());
+        let next = match current.as_ref() {
+            None => Arc::new(inferred),
+            Some(have) => match have.with_new_columns(&inferred) {
+                Some(evolved) => Arc::new(evolved),
+                None => return Ok(have.clone()),
+            },
+        };
+        *current = Some(next.clone());
+        Ok(next)
     }
 }
 
@@ -296,12 +316,9 @@ mod tests {
     }
 
     #[test]
-    fn inferred_schema_is_decided_once_and_reused() {
+    fn inferred_schema_grows_by_new_columns_and_never_retypes() {
         let encoder = ParquetEncoder::new(
-            SchemaSource::Infer {
-                sample: 10,
-                decided: OnceLock::new(),
-            },
+            ParquetEncoder::inferring(10, None),
             ParquetCompression::Snappy,
             1 << 20,
         )
@@ -311,15 +328,28 @@ mod tests {
         encoder
             .encode(&batch(&[r#"{"a":1,"b":"x"}"#]), &mut out)
             .unwrap();
-        let schema = encoder.schema().unwrap();
-        assert_eq!(schema.columns().len(), 2);
-        // A later batch with a new field is written with the decided schema.
+        assert_eq!(encoder.schema().unwrap().columns().len(), 2);
+        // A later batch with a new field adds a column; a conflicting type keeps the
+        // column's type, and the record that conflicts is rejected.
         let mut out = Vec::new();
         let outcome = encoder
-            .encode(&batch(&[r#"{"a":2,"c":true}"#]), &mut out)
+            .encode(
+                &batch(&[r#"{"a":2,"c":true}"#, r#"{"a":"three","c":false}"#]),
+                &mut out,
+            )
             .unwrap();
         assert_eq!(outcome.rows, 1);
-        assert_eq!(read_back(out)[0].num_columns(), 2);
+        let rejected: Vec<usize> = outcome.rejected.iter().map(|r| r.index).collect();
+        assert_eq!(rejected, vec![1]);
+        let columns: Vec<String> = encoder
+            .schema()
+            .unwrap()
+            .columns()
+            .into_iter()
+            .map(|c| format!("{}:{}", c.name, c.hive_type))
+            .collect();
+        assert_eq!(columns, ["a:bigint", "b:string", "c:boolean"]);
+        assert_eq!(read_back(out)[0].num_columns(), 3);
         assert_eq!(encoder.extension(), ".snappy.parquet");
     }
 }
