@@ -8,10 +8,12 @@
 //! - [`schema`]: Hive/Glue type strings ↔ Arrow types, schema inference.
 //! - [`encode`]: `Encoder` — batch → Parquet or NDJSON object bytes plus rejected records.
 //! - [`compression`]: whole-object codecs (gzip, zstd, snappy).
+//! - [`kpl`]: de-aggregation of Kinesis Producer Library aggregated records.
 
 pub mod compression;
 pub mod decode;
 pub mod encode;
+pub mod kpl;
 pub mod prefix;
 pub mod record;
 pub mod schema;
