@@ -178,3 +178,52 @@ fn the_s3_example_config_validates() {
     assert_eq!(options.bucket, "my-bucket");
     assert_eq!(config.catalog.unwrap().1.database, "spillway_demo");
 }
+
+#[test]
+fn dynamodb_destination_problems_name_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "name = \"t\"\n[source]\ntype = \"file\"\npath = \"examples/orders\"\n[destination]\ntype = \"dynamodb\"\n";
+    let cases = [
+        (
+            format!("{base}table = \"orders\"\npartition_key = {{ attribute = \"id\", field = \".id\" }}\n"),
+            "dead_letter: is required for a dynamodb destination",
+        ),
+        (
+            format!("{base}table = \"orders\"\npartition_key = {{ attribute = \"id\", field = \"id\" }}\n[dead_letter]\ntype = \"local\"\npath = \"d\"\n"),
+            "destination.partition_key.field: invalid field path \"id\"",
+        ),
+        (
+            format!("{base}table = \"o\"\npartition_key = {{ attribute = \"id\", field = \".id\" }}\n[dead_letter]\ntype = \"local\"\npath = \"d\"\n"),
+            "destination.table: \"o\" is not a valid table name",
+        ),
+        (
+            format!("{base}table = \"orders\"\npartition_key = {{ attribute = \"id\", field = \".id\" }}\nordering = \"newest\"\n[dead_letter]\ntype = \"local\"\npath = \"d\"\n"),
+            "destination.ordering: unknown variant `newest`",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let (code, stderr) = validate(dir.path(), &toml);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_dynamodb_example_config_validates() {
+    let text = std::fs::read_to_string(repo_root().join("examples/dynamodb.toml")).unwrap();
+    let config = spillway::config::load_str(&text, &|_| None).unwrap();
+    let spillway::config::DestinationSettings::Dynamodb {
+        mapping,
+        create_table,
+        ..
+    } = &config.destination
+    else {
+        panic!("a DynamoDB destination");
+    };
+    assert_eq!(config.prefix.source(), "spillway-orders");
+    assert_eq!(mapping.partition_key.attribute, "order_id");
+    assert!(create_table.is_some());
+}

@@ -18,6 +18,7 @@ pub mod aws;
 pub mod backup;
 pub mod catalog;
 pub mod dead_letter;
+pub mod dynamodb;
 pub mod fs;
 pub mod local_catalog;
 pub mod naming;

@@ -79,6 +79,9 @@ pub trait Sink: Send + Sync {
     /// Metric/log name of the destination, Firehose style: `S3`, `LocalLake`, `Elasticsearch`.
     fn name(&self) -> &'static str;
 
+    /// The error-output type of records whose whole request failed (`s3-failed`, …).
+    fn error_output_type(&self) -> ErrorOutputType;
+
     /// Delivers `batch`. `Err` means nothing was delivered; `Ok` lists per-record failures.
     async fn deliver(&self, batch: Arc<Batch>) -> Result<Delivery, SinkError>;
 }

@@ -142,6 +142,7 @@ fn deserialize_variant(
         ("source", "file") => check::<FileSourceConfig>(table),
         ("destination", "local") => check::<LocalDestinationConfig>(table),
         ("destination", "s3") => check::<S3DestinationConfig>(table),
+        ("destination", "dynamodb") => check::<DynamodbDestinationConfig>(table),
         ("format", "parquet") => check::<ParquetFormatConfig>(table),
         ("format", "ndjson") => check::<NdjsonFormatConfig>(table),
         ("dead_letter", "local") => check::<LocalDeadLetterConfig>(table),

@@ -88,6 +88,7 @@ impl Default for ProcessingConfig {
 pub enum DestinationConfig {
     Local(LocalDestinationConfig),
     S3(S3DestinationConfig),
+    Dynamodb(DynamodbDestinationConfig),
 }
 
 /// A local data lake: a folder of partitioned objects plus a Glue-style file catalog.
@@ -177,6 +178,94 @@ pub struct S3DestinationConfig {
     /// Check at start that the bucket exists (HeadBucket), and stop with a clear error if not.
     #[serde(default = "defaults::yes")]
     pub check_bucket: bool,
+}
+
+/// A DynamoDB table: each record becomes an item, for key-value lookups of the latest state.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamodbDestinationConfig {
+    /// Table name; may use `!{timestamp:…}` and `!{partitionKeyFromQuery:…}` expressions.
+    pub table: String,
+    pub partition_key: KeyConfig,
+    #[serde(default)]
+    pub sort_key: Option<KeyConfig>,
+    /// Top-level field → attribute name.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// Top-level fields kept; default: all.
+    #[serde(default)]
+    pub include: Option<Vec<String>>,
+    /// Top-level fields dropped.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Attributes whose arrays of strings are written as string sets (`SS`).
+    #[serde(default)]
+    pub string_sets: Vec<String>,
+    #[serde(default)]
+    pub ttl: Option<TtlConfig>,
+    /// `none` (last write wins, BatchWriteItem) or `sequence` (conditional writes by source
+    /// position: an older record never overwrites a newer one).
+    #[serde(default)]
+    pub ordering: OrderingConfig,
+    /// Attribute holding the source position in `sequence` mode.
+    #[serde(default = "defaults::sequence_attribute")]
+    pub sequence_attribute: String,
+    /// Create the table (on-demand) if it does not exist; for development.
+    #[serde(default)]
+    pub create_table: bool,
+    /// Conditional writes in flight at once in `sequence` mode.
+    #[serde(default = "defaults::write_concurrency")]
+    pub write_concurrency: usize,
+    /// Firehose ErrorOutputPrefix for the dead letter.
+    #[serde(default)]
+    pub error_output_prefix: Option<String>,
+    #[serde(default = "defaults::retry_duration")]
+    pub retry_duration: HumanDuration,
+    #[serde(default = "defaults::concurrency")]
+    pub concurrency: usize,
+    #[serde(default)]
+    pub buffering: BufferingConfig,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint override; default: the AWS SDK chain (`AWS_ENDPOINT_URL_DYNAMODB`, …).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+/// A key attribute and the record field it is taken from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    pub attribute: String,
+    /// jq-like path, e.g. `.order_id`.
+    pub field: String,
+    /// `S` (default) or `N`; used when creating the table.
+    #[serde(rename = "type", default)]
+    pub kind: KeyTypeConfig,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]
+pub enum KeyTypeConfig {
+    #[default]
+    S,
+    N,
+}
+
+/// A TTL attribute: the record's time field plus `after`, in epoch seconds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TtlConfig {
+    pub attribute: String,
+    pub field: String,
+    pub after: HumanDuration,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderingConfig {
+    #[default]
+    None,
+    Sequence,
 }
 
 /// The source-record backup: every raw record, gzip NDJSON.
@@ -368,5 +457,11 @@ mod defaults {
     }
     pub fn yes() -> bool {
         true
+    }
+    pub fn sequence_attribute() -> String {
+        "_spillway_seq".into()
+    }
+    pub fn write_concurrency() -> usize {
+        16
     }
 }

@@ -15,15 +15,16 @@ use spillway_formats::prefix::{
 };
 use spillway_formats::schema::TableSchema;
 use spillway_sinks::catalog::CatalogTarget;
+use spillway_sinks::dynamodb::{ItemMapping, KeyField, KeyType, Ordering, TtlField};
 use spillway_sinks::retry::RetryPolicy;
 use spillway_sinks::s3::{AwsConnection, Encryption, S3Options, MIN_PART_SIZE};
 
 use super::load::ConfigProblem;
 use super::{
     BackupConfig, BufferingConfig, CatalogConfig, CatalogKind, Config, DeadLetterConfig,
-    DestinationConfig, FileSourceConfig, FormatConfig, HumanDuration, LocalDeadLetterConfig,
-    LocalDestinationConfig, NdjsonFormatConfig, ParquetFormatConfig, S3DeadLetterConfig,
-    S3DestinationConfig, SourceConfig,
+    DestinationConfig, DynamodbDestinationConfig, FileSourceConfig, FormatConfig, HumanDuration,
+    KeyConfig, KeyTypeConfig, LocalDeadLetterConfig, LocalDestinationConfig, NdjsonFormatConfig,
+    OrderingConfig, ParquetFormatConfig, S3DeadLetterConfig, S3DestinationConfig, SourceConfig,
 };
 use crate::pipeline::FlushPolicy;
 
@@ -44,7 +45,8 @@ pub struct ValidatedConfig {
     pub retry: RetryPolicy,
     pub concurrency: usize,
     pub flush: FlushPolicy,
-    pub format: FormatSettings,
+    /// Object destinations only.
+    pub format: Option<FormatSettings>,
     pub catalog: Option<(CatalogKind, CatalogTarget)>,
     pub dead_letter: DeadLetterTarget,
     /// Prefix of the source-record backup, when enabled.
@@ -68,6 +70,14 @@ pub enum DestinationSettings {
         options: S3Options,
         connection: AwsConnection,
         check_bucket: bool,
+    },
+    Dynamodb {
+        mapping: Box<ItemMapping>,
+        ordering: Ordering,
+        write_concurrency: usize,
+        /// Create the table if missing, with these key types.
+        create_table: Option<(KeyType, Option<KeyType>)>,
+        connection: AwsConnection,
     },
 }
 
@@ -111,14 +121,16 @@ pub enum DeadLetterTarget {
     },
 }
 
-/// The settings local and S3 destinations share.
+/// The settings every destination has (`format`, `catalog`, `backup`: object destinations).
 struct Common {
+    /// The partitioning template and its key: the prefix, or a DynamoDB table name.
     prefix: Option<String>,
+    prefix_key: &'static str,
     error_output_prefix: Option<String>,
     retry_duration: HumanDuration,
     concurrency: usize,
     buffering: BufferingConfig,
-    format: FormatConfig,
+    format: Option<FormatConfig>,
     catalog: Option<CatalogConfig>,
     backup: Option<BackupConfig>,
 }
@@ -187,7 +199,9 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
     let (destination, common, default_catalog) = match config.destination {
         DestinationConfig::Local(d) => local_destination(d),
         DestinationConfig::S3(d) => s3_destination(d, &mut p),
+        DestinationConfig::Dynamodb(d) => dynamodb_destination(d, &mut p),
     };
+    let prefix_key = common.prefix_key;
 
     let prefix_text = common.prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_string());
     let prefix =
@@ -207,7 +221,7 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         if !prefix.partition_key_names().contains(&defined.as_str()) {
             p.add(
                 format!("processing.partition_keys.{defined}"),
-                "is defined but destination.prefix does not use it",
+                format!("is defined but {prefix_key} does not use it"),
             );
         }
     }
@@ -237,10 +251,14 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         );
     }
     let flush = check_buffering(&common.buffering, &mut p);
-    let format = check_format(common.format, &mut p);
+    // Outer `None`: a problem was reported; inner `None`: no format (DynamoDB).
+    let format = match common.format {
+        Some(format) => check_format(format, &mut p).map(Some),
+        None => Some(None),
+    };
     let catalog = common.catalog.map(|c| {
         let kind = c.kind.unwrap_or(default_catalog);
-        if !matches!(format, Some(FormatSettings::Parquet { .. })) {
+        if !matches!(format, Some(Some(FormatSettings::Parquet { .. }))) {
             p.add(
                 "destination.catalog",
                 "needs destination.format.type = \"parquet\"",
@@ -260,10 +278,10 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
             },
         )
     });
-    if let Some(FormatSettings::Parquet {
+    if let Some(Some(FormatSettings::Parquet {
         schema: SchemaChoice::GlueTable { .. },
         ..
-    }) = &format
+    })) = &format
     {
         if !matches!(destination, DestinationSettings::S3 { .. }) {
             p.add(
@@ -274,6 +292,10 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
     }
 
     let dead_letter = match config.dead_letter {
+        None if matches!(destination, DestinationSettings::Dynamodb { .. }) => {
+            p.add("dead_letter", "is required for a dynamodb destination: add [dead_letter] with type = \"local\" and path, or type = \"s3\" and bucket");
+            DeadLetterTarget::Destination
+        }
         None => DeadLetterTarget::Destination,
         Some(DeadLetterConfig::Local(LocalDeadLetterConfig { path })) => {
             DeadLetterTarget::Local { root: path }
@@ -301,7 +323,7 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
             root.join("_checkpoints")
                 .join(format!("{}.json", config.name)),
         ),
-        (_, None, DestinationSettings::S3 { .. }) => {
+        (_, None, DestinationSettings::S3 { .. } | DestinationSettings::Dynamodb { .. }) => {
             Some(PathBuf::from(".spillway/checkpoints").join(format!("{}.json", config.name)))
         }
     };
@@ -338,14 +360,117 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
     })
 }
 
-fn local_destination(d: LocalDestinationConfig) -> (DestinationSettings, Common, CatalogKind) {
+fn dynamodb_destination(
+    d: DynamodbDestinationConfig,
+    p: &mut Problems,
+) -> (DestinationSettings, Common, CatalogKind) {
+    let key = "destination";
+    let static_name = !d.table.contains("!{");
+    let name_ok = (3..=255).contains(&d.table.len())
+        && d.table
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if static_name && !name_ok {
+        p.add(
+            format!("{key}.table"),
+            format!(
+                "{:?} is not a valid table name (3–255 characters of A–Z, a–z, 0–9, _ . -)",
+                d.table
+            ),
+        );
+    }
+    let mut field = |path: &str, text: &str| {
+        FieldPath::parse(text)
+            .map_err(|e| p.add(format!("{key}.{path}"), e.to_string()))
+            .ok()
+    };
+    let partition_field = field("partition_key.field", &d.partition_key.field);
+    let sort_field = d
+        .sort_key
+        .as_ref()
+        .map(|k| field("sort_key.field", &k.field));
+    let ttl_field = d.ttl.as_ref().map(|t| field("ttl.field", &t.field));
+    let key_type = |k: &KeyConfig| match k.kind {
+        KeyTypeConfig::S => KeyType::String,
+        KeyTypeConfig::N => KeyType::Number,
+    };
+    if !(1..=256).contains(&d.write_concurrency) {
+        p.add(
+            format!("{key}.write_concurrency"),
+            format!("{} is outside 1–256", d.write_concurrency),
+        );
+    }
+    let ordering = match d.ordering {
+        OrderingConfig::None => Ordering::None,
+        OrderingConfig::Sequence => Ordering::Sequence,
+    };
+    let mapping = ItemMapping {
+        partition_key: KeyField {
+            attribute: d.partition_key.attribute.clone(),
+            field: partition_field
+                .unwrap_or_else(|| FieldPath::parse(".invalid").expect("a valid path")),
+        },
+        sort_key: match (&d.sort_key, sort_field.flatten()) {
+            (Some(k), Some(field)) => Some(KeyField {
+                attribute: k.attribute.clone(),
+                field,
+            }),
+            _ => None,
+        },
+        renames: d.rename,
+        include: d.include,
+        exclude: d.exclude,
+        string_sets: d.string_sets,
+        ttl: match (d.ttl, ttl_field.flatten()) {
+            (Some(t), Some(field)) => Some(TtlField {
+                attribute: t.attribute,
+                field,
+                add: t.after.0,
+            }),
+            _ => None,
+        },
+        sequence_attribute: (ordering == Ordering::Sequence).then_some(d.sequence_attribute),
+    };
+    let create_table = d.create_table.then(|| {
+        (
+            key_type(&d.partition_key),
+            d.sort_key.as_ref().map(key_type),
+        )
+    });
+    let settings = DestinationSettings::Dynamodb {
+        mapping: Box::new(mapping),
+        ordering,
+        write_concurrency: d.write_concurrency,
+        create_table,
+        connection: AwsConnection {
+            region: d.region,
+            endpoint_url: d.endpoint_url,
+            force_path_style: None,
+        },
+    };
     let common = Common {
-        prefix: d.prefix,
+        prefix: Some(d.table),
+        prefix_key: "destination.table",
         error_output_prefix: d.error_output_prefix,
         retry_duration: d.retry_duration,
         concurrency: d.concurrency,
         buffering: d.buffering,
-        format: d.format,
+        format: None,
+        catalog: None,
+        backup: None,
+    };
+    (settings, common, CatalogKind::Glue)
+}
+
+fn local_destination(d: LocalDestinationConfig) -> (DestinationSettings, Common, CatalogKind) {
+    let common = Common {
+        prefix: d.prefix,
+        prefix_key: "destination.prefix",
+        error_output_prefix: d.error_output_prefix,
+        retry_duration: d.retry_duration,
+        concurrency: d.concurrency,
+        buffering: d.buffering,
+        format: Some(d.format),
         catalog: d.catalog,
         backup: d.backup,
     };
@@ -423,11 +548,12 @@ fn s3_destination(
     };
     let common = Common {
         prefix: d.prefix,
+        prefix_key: "destination.prefix",
         error_output_prefix: d.error_output_prefix,
         retry_duration: d.retry_duration,
         concurrency: d.concurrency,
         buffering: d.buffering,
-        format: d.format,
+        format: Some(d.format),
         catalog: d.catalog,
         backup: d.backup,
     };

@@ -46,6 +46,29 @@ pub async fn s3(endpoint: &str) -> aws_sdk_s3::Client {
     )
 }
 
+/// dynalite's URL, from `scripts/test`.
+pub fn dynalite_url() -> String {
+    std::env::var("SPILLWAY_DYNALITE_URL")
+        .unwrap_or_else(|_| panic!("SPILLWAY_DYNALITE_URL is not set: run the suite with scripts/test, which starts dynalite"))
+}
+
+pub async fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config(endpoint).await)
+}
+
+/// Every item of a table.
+pub async fn scan_all(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let mut items = Vec::new();
+    let mut pages = client.scan().table_name(table).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        items.extend(page.unwrap().items().iter().cloned());
+    }
+    items
+}
+
 pub async fn glue(endpoint: &str) -> aws_sdk_glue::Client {
     aws_sdk_glue::Client::new(&sdk_config(endpoint).await)
 }

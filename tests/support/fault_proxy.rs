@@ -22,6 +22,7 @@ pub struct Plan {
     pub error_rate: f64,
     pub status: u16,
     pub body: String,
+    pub content_type: &'static str,
     /// Eligible requests: `(method, path and query) -> bool`; `None`: all.
     pub only: Option<fn(&Method, &str) -> bool>,
 }
@@ -33,6 +34,7 @@ impl Plan {
             error_rate: 0.0,
             status: 200,
             body: String::new(),
+            content_type: "text/plain",
             only: None,
         }
     }
@@ -43,6 +45,18 @@ impl Plan {
             error_rate: rate,
             status: 503,
             body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault-proxy</RequestId></Error>".into(),
+            content_type: "application/xml",
+            only: None,
+        }
+    }
+
+    /// DynamoDB's throttling answer on `rate` of the requests.
+    pub fn dynamodb_throttling(rate: f64) -> Plan {
+        Plan {
+            error_rate: rate,
+            status: 400,
+            body: r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#.into(),
+            content_type: "application/x-amz-json-1.0",
             only: None,
         }
     }

@@ -119,6 +119,10 @@ impl Sink for ObjectSink {
         self.inner.store.destination_name()
     }
 
+    fn error_output_type(&self) -> ErrorOutputType {
+        ErrorOutputType::S3Failed
+    }
+
     async fn deliver(&self, batch: Arc<Batch>) -> Result<Delivery, SinkError> {
         let inner = self.inner.clone();
         let records = batch.len();

@@ -53,6 +53,10 @@ impl Sink for ScriptedSink {
         "Scripted"
     }
 
+    fn error_output_type(&self) -> ErrorOutputType {
+        ErrorOutputType::S3Failed
+    }
+
     async fn deliver(&self, batch: Arc<Batch>) -> Result<Delivery, SinkError> {
         let positions = batch.records.iter().map(|r| r.meta.position).collect();
         self.seen.lock().unwrap().push(positions);

@@ -76,6 +76,12 @@ pub fn s3_client(config: &aws_config::SdkConfig, connection: &AwsConnection) -> 
     Client::from_conf(s3_config)
 }
 
+/// A DynamoDB client for the same configuration (endpoint from the SDK chain, e.g.
+/// `AWS_ENDPOINT_URL_DYNAMODB`, unless the connection overrides it).
+pub fn dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
 /// A Glue client for the same configuration.
 pub fn glue_client(config: &aws_config::SdkConfig) -> aws_sdk_glue::Client {
     aws_sdk_glue::Client::new(config)

@@ -1,0 +1,274 @@
+//! App wiring: builds the destination (see [`destination`]), checkpoint store and source from
+//! a validated config, runs the pipeline, and shuts down in order — stop intake, flush
+//! buffers, wait for deliveries, commit checkpoints. Also the progress line and the run
+//! summary.
+
+mod destination;
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use spillway_sinks::retry::RetryingSink;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::checkpoint::{CheckpointTracker, FileCheckpointStore};
+use crate::config::{FormatSettings, ValidatedConfig};
+use crate::metrics::{self, Metrics};
+use crate::pipeline::{Deliverer, Partitioner, Pipeline, StopReason};
+use crate::source::file::{read_inputs, FileSourceStats};
+
+/// How often checkpoints are written while running.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// Chunks of records in flight between the source and the pipeline.
+const SOURCE_CHANNEL_CHUNKS: usize = 4;
+
+/// How to run, beyond the config.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Serve `/metrics` and `/healthz` here.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Print a progress line to stderr while running.
+    pub progress: bool,
+    /// Keep running (serving metrics) after the input ends, until shutdown.
+    pub serve: bool,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub stop: StopReason,
+    pub elapsed: Duration,
+    pub records_in: u64,
+    pub bytes_in: u64,
+    pub delivered: u64,
+    pub dead_lettered: u64,
+    pub objects: u64,
+    pub source: FileSourceStats,
+    /// Where the table's objects are: a folder or `s3://bucket/prefix`.
+    pub table_url: String,
+    pub dead_letter_url: String,
+    pub catalog: Option<String>,
+    /// A ready-to-run query over what was delivered, where there is one.
+    pub query: Option<String>,
+}
+
+/// Runs one delivery stream until its input ends or `shutdown` turns true.
+pub async fn run(
+    config: ValidatedConfig,
+    options: RunOptions,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<RunSummary> {
+    let started = Instant::now();
+    let destination = destination::build(&config).await?;
+    let destination_name = destination.sink.name();
+    let error_type = destination.sink.error_output_type();
+    let sink = Arc::new(RetryingSink::new(
+        destination.sink,
+        config.retry.clone(),
+        error_type,
+    ));
+    let metrics = Arc::new(Metrics {
+        retry: sink.stats.clone(),
+        ..Metrics::default()
+    });
+
+    let mut store = match &config.checkpoint_file {
+        Some(path) => Some(FileCheckpointStore::open(path)?),
+        None => None,
+    };
+    let resume = store
+        .as_ref()
+        .map(|s| s.checkpoints().clone())
+        .unwrap_or_default();
+    let tracker = Arc::new(Mutex::new(CheckpointTracker::new()));
+
+    if let Some(addr) = options.metrics_listen {
+        let listener = metrics::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+        tracing::info!(%addr, "serving /metrics and /healthz");
+        tokio::spawn(metrics::serve(
+            listener,
+            metrics.clone(),
+            config.name.clone(),
+            destination_name,
+        ));
+    }
+
+    let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_CHUNKS);
+    let input = config.input.clone();
+    let source = tokio::task::spawn_blocking(move || read_inputs(&input, &resume, &tx));
+
+    let progress = options
+        .progress
+        .then(|| tokio::spawn(print_progress(metrics.clone())));
+    let (checkpoint_stop, checkpointer) = match store.take() {
+        Some(store) => {
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let handle = tokio::spawn(checkpoint_loop(store, tracker.clone(), stop_rx));
+            (Some(stop_tx), Some(handle))
+        }
+        None => (None, None),
+    };
+
+    let deliverer = Deliverer::new(
+        sink,
+        destination.dead_letter,
+        destination.backup,
+        tracker.clone(),
+        metrics.clone(),
+        config.concurrency,
+    );
+    let partitioner = Partitioner::new(config.prefix.clone(), config.decoder.clone());
+    let pipeline = Pipeline::new(
+        partitioner,
+        config.flush.clone(),
+        deliverer,
+        tracker.clone(),
+        metrics.clone(),
+    );
+    let mut signal = shutdown.clone();
+    let stop = pipeline
+        .run(rx, async move {
+            let _ = signal.wait_for(|stop| *stop).await;
+        })
+        .await;
+
+    // Deliveries are done: commit the final checkpoints before anything else can fail.
+    if let (Some(stop_tx), Some(handle)) = (checkpoint_stop, checkpointer) {
+        let _ = stop_tx.send(true);
+        handle.await.context("checkpoint task failed")??;
+    }
+    if let Some(progress) = progress {
+        progress.abort();
+        if std::io::stderr().is_terminal() {
+            eprintln!();
+        }
+    }
+    let source_stats = source.await.context("source task failed")??;
+
+    if options.serve && stop == StopReason::SourceEnded {
+        tracing::info!("input ended; serving metrics until a shutdown signal");
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    }
+
+    Ok(RunSummary {
+        stop,
+        elapsed: started.elapsed(),
+        records_in: Metrics::get(&metrics.incoming_records),
+        bytes_in: Metrics::get(&metrics.incoming_bytes),
+        delivered: Metrics::get(&metrics.delivered_records),
+        dead_lettered: Metrics::get(&metrics.dead_lettered_records),
+        objects: Metrics::get(&metrics.objects_written),
+        source: source_stats,
+        query: query_hint(&destination.table_url, config.format.as_ref()),
+        table_url: destination.table_url,
+        dead_letter_url: destination.dead_letter_url,
+        catalog: destination.catalog_description,
+    })
+}
+
+/// Writes checkpoints every `CHECKPOINT_EVERY` while running, and once more when told to stop.
+async fn checkpoint_loop(
+    mut store: FileCheckpointStore,
+    tracker: Arc<Mutex<CheckpointTracker>>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    loop {
+        let stopping = tokio::time::timeout(CHECKPOINT_EVERY, stop.wait_for(|s| *s))
+            .await
+            .is_ok();
+        let latest = tracker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .checkpoints();
+        if let Err(e) = store.save(&latest) {
+            if stopping {
+                return Err(e).context("cannot write the final checkpoint");
+            }
+            tracing::warn!(error = %e, "cannot write checkpoint; will retry");
+        }
+        if stopping {
+            return Ok(());
+        }
+    }
+}
+
+/// A progress line every second: records/s, MiB/s, buffered bytes, objects written.
+async fn print_progress(metrics: Arc<Metrics>) {
+    let tty = std::io::stderr().is_terminal();
+    let mut last = (0u64, 0u64, Instant::now());
+    let mut ticks = 0u64;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        ticks += 1;
+        let records = Metrics::get(&metrics.incoming_records);
+        let bytes = Metrics::get(&metrics.incoming_bytes);
+        let secs = last.2.elapsed().as_secs_f64().max(1e-3);
+        let line = format!(
+            "records {records} ({:.0}/s) · {:.1} MiB/s · buffered {:.1} MiB · objects {} · dead-lettered {}",
+            (records - last.0) as f64 / secs,
+            (bytes - last.1) as f64 / secs / 1048576.0,
+            metrics.buffered_bytes.load(Ordering::Relaxed) as f64 / 1048576.0,
+            Metrics::get(&metrics.objects_written),
+            Metrics::get(&metrics.dead_lettered_records),
+        );
+        last = (records, bytes, Instant::now());
+        if tty {
+            eprint!("\r\x1b[2K{line}");
+        } else if ticks % 5 == 0 {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// A DuckDB command that counts what an object destination holds.
+fn query_hint(table_url: &str, format: Option<&FormatSettings>) -> Option<String> {
+    let url = table_url.trim_end_matches('/');
+    let glob = match format? {
+        FormatSettings::Parquet { .. } => {
+            format!("read_parquet('{url}/**/*.parquet', hive_partitioning=true)")
+        }
+        FormatSettings::Ndjson { .. } => format!("read_json_auto('{url}/**/*.json*')"),
+    };
+    Some(format!("duckdb -c \"SELECT count(*) FROM {glob}\""))
+}
+
+impl RunSummary {
+    /// The human summary printed at the end of `spillway run`.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "spillway: {} in {:.1} s — read {} records ({:.1} MiB), delivered {}{}, dead-lettered {}\n",
+            match self.stop {
+                StopReason::SourceEnded => "input done",
+                StopReason::Shutdown => "stopped by signal",
+            },
+            self.elapsed.as_secs_f64(),
+            self.records_in,
+            self.bytes_in as f64 / 1048576.0,
+            self.delivered,
+            if self.objects > 0 { format!(" in {} objects", self.objects) } else { String::new() },
+            self.dead_lettered,
+        );
+        if self.source.resumed_bytes > 0 {
+            out.push_str(&format!(
+                "  resumed:     skipped {:.1} MiB already delivered by an earlier run (checkpoint)\n",
+                self.source.resumed_bytes as f64 / 1048576.0
+            ));
+        }
+        out.push_str(&format!("  table:       {}\n", self.table_url));
+        out.push_str(&format!("  dead letter: {}\n", self.dead_letter_url));
+        if let Some(catalog) = &self.catalog {
+            out.push_str(&format!("  catalog:     {catalog}\n"));
+        }
+        if let Some(query) = &self.query {
+            out.push_str(&format!("  query it:    {query}\n"));
+        }
+        out
+    }
+}
