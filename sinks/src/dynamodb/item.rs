@@ -339,7 +339,7 @@ mod tests {
             "x".repeat(MAX_ITEM_BYTES)
         );
         assert!(
-            err(big.as_bytes()).starts_with("item is 4096"),
+            err(big.as_bytes()).starts_with("item is 4097"),
             "{}",
             err(big.as_bytes())
         );
