@@ -9,6 +9,7 @@ use bytes::Bytes;
 use spillway::checkpoint::CheckpointTracker;
 use spillway::metrics::Metrics;
 use spillway::pipeline::{Deliverer, FlushPolicy, Partitioner, Pipeline, StopReason};
+use spillway::source::SourceMessage;
 use spillway_formats::decode::RecordDecoder;
 use spillway_formats::encode::NdjsonEncoder;
 use spillway_formats::prefix::PrefixTemplate;
@@ -21,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 struct Harness {
-    tx: mpsc::Sender<Vec<Record>>,
+    tx: mpsc::Sender<SourceMessage>,
     metrics: Arc<Metrics>,
     tracker: Arc<Mutex<CheckpointTracker>>,
     run: tokio::task::JoinHandle<StopReason>,
@@ -114,7 +115,9 @@ async fn the_size_hint_flushes_without_waiting_for_the_interval() {
     });
     let started = Instant::now();
     // 1,100 records of 1,000 bytes: one full 1 MiB buffer, the rest stays buffered.
-    h.tx.send(records(1100, 1000, 1)).await.unwrap();
+    h.tx.send(SourceMessage::Records(records(1100, 1000, 1)))
+        .await
+        .unwrap();
     wait_for_objects(&h.metrics, 1).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -122,7 +125,11 @@ async fn the_size_hint_flushes_without_waiting_for_the_interval() {
     );
     assert_eq!(Metrics::get(&h.metrics.delivered_records), 1049); // ceil(1 MiB / 1000 B)
     assert_eq!(
-        h.tracker.lock().unwrap().checkpoint(&Arc::from("s")),
+        h.tracker
+            .lock()
+            .unwrap()
+            .checkpoint(&Arc::from("s"))
+            .map(|c| c.position),
         Some(1049)
     );
     drop(h.tx);
@@ -142,7 +149,9 @@ async fn the_interval_flushes_a_small_buffer_when_it_elapses_and_not_before() {
         memory_budget: 128 << 20,
         max_open_partitions: 10,
     });
-    h.tx.send(records(10, 100, 1)).await.unwrap();
+    h.tx.send(SourceMessage::Records(records(10, 100, 1)))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(59)).await;
     assert_eq!(
         Metrics::get(&h.metrics.objects_written),
@@ -154,7 +163,11 @@ async fn the_interval_flushes_a_small_buffer_when_it_elapses_and_not_before() {
     wait_for_objects(&h.metrics, 1).await;
     assert_eq!(Metrics::get(&h.metrics.delivered_records), 10);
     assert_eq!(
-        h.tracker.lock().unwrap().checkpoint(&Arc::from("s")),
+        h.tracker
+            .lock()
+            .unwrap()
+            .checkpoint(&Arc::from("s"))
+            .map(|c| c.position),
         Some(10)
     );
     drop(h.tx);

@@ -6,4 +6,4 @@ mod file_store;
 mod tracker;
 
 pub use self::file_store::FileCheckpointStore;
-pub use self::tracker::CheckpointTracker;
+pub use self::tracker::{Checkpoint, CheckpointTracker, SHARD_END};

@@ -1,17 +1,43 @@
 //! The checkpoint tracker: records are registered in source order per shard as they enter;
 //! acknowledgements arrive in any order (partitions flush independently); a shard's checkpoint
 //! advances only to the highest position below which **every** registered record is
-//! acknowledged (delivered or dead-lettered). Pure; no I/O.
+//! acknowledged (delivered or dead-lettered). A shard read to its end gets the checkpoint
+//! `SHARD_END` once everything before the end is acknowledged. Pure; no I/O.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
-use spillway_formats::record::ShardId;
+use spillway_formats::record::{RecordMeta, ShardId};
+
+/// The sequence number a shard's checkpoint takes once the shard is read to its end and
+/// every record of it is acknowledged (the KCL's name).
+pub const SHARD_END: &str = "SHARD_END";
+
+/// A shard's checkpoint: every registered record up to `position` is acknowledged; the
+/// source's own sequence number (and KPL sub-sequence) of that record, where it has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub position: u64,
+    pub sequence: Option<Arc<str>>,
+    pub sub_sequence: Option<u32>,
+}
+
+impl Checkpoint {
+    pub fn is_shard_end(&self) -> bool {
+        self.sequence.as_deref() == Some(SHARD_END)
+    }
+}
+
+struct Pending {
+    checkpoint: Checkpoint,
+    acked: bool,
+}
 
 #[derive(Default)]
 struct ShardProgress {
-    /// Registered positions not yet below the checkpoint, ascending, with their ack flag.
-    pending: VecDeque<(u64, bool)>,
-    checkpoint: Option<u64>,
+    /// Registered records not yet below the checkpoint, by ascending position.
+    pending: VecDeque<Pending>,
+    checkpoint: Option<Checkpoint>,
 }
 
 #[derive(Default)]
@@ -25,13 +51,37 @@ impl CheckpointTracker {
     }
 
     /// Registers a record entering the pipeline. Positions must increase per shard.
-    pub fn register(&mut self, shard: &ShardId, position: u64) {
+    pub fn register(&mut self, meta: &RecordMeta) {
+        let checkpoint = Checkpoint {
+            position: meta.position,
+            sequence: meta.sequence_number.clone(),
+            sub_sequence: meta.sub_sequence,
+        };
+        self.push(&meta.shard, checkpoint, false);
+    }
+
+    /// Registers the end of a shard, after its last record: once every record before it is
+    /// acknowledged, the shard's checkpoint is `SHARD_END`.
+    pub fn register_shard_end(&mut self, shard: &ShardId) {
+        let progress = self.shards.entry(shard.clone()).or_default();
+        let last = progress.pending.back().map(|p| p.checkpoint.position);
+        let last = last.or(progress.checkpoint.as_ref().map(|c| c.position));
+        let end = Checkpoint {
+            position: last.map_or(0, |p| p + 1),
+            sequence: Some(Arc::from(SHARD_END)),
+            sub_sequence: None,
+        };
+        self.push(shard, end, true);
+        self.advance(shard);
+    }
+
+    fn push(&mut self, shard: &ShardId, checkpoint: Checkpoint, acked: bool) {
         let progress = self.shards.entry(shard.clone()).or_default();
         debug_assert!(progress
             .pending
             .back()
-            .is_none_or(|(last, _)| *last < position));
-        progress.pending.push_back((position, false));
+            .is_none_or(|p| p.checkpoint.position < checkpoint.position));
+        progress.pending.push_back(Pending { checkpoint, acked });
     }
 
     /// Acknowledges a record: it is delivered or dead-lettered.
@@ -41,26 +91,40 @@ impl CheckpointTracker {
         };
         if let Ok(i) = progress
             .pending
-            .binary_search_by_key(&position, |(p, _)| *p)
+            .binary_search_by_key(&position, |p| p.checkpoint.position)
         {
-            progress.pending[i].1 = true;
+            progress.pending[i].acked = true;
         }
-        while let Some(&(position, true)) = progress.pending.front() {
-            progress.checkpoint = Some(position);
-            progress.pending.pop_front();
+        self.advance(shard);
+    }
+
+    fn advance(&mut self, shard: &ShardId) {
+        let Some(progress) = self.shards.get_mut(shard) else {
+            return;
+        };
+        while progress.pending.front().is_some_and(|p| p.acked) {
+            progress.checkpoint = progress.pending.pop_front().map(|p| p.checkpoint);
         }
     }
 
     /// The shard's checkpoint: every registered record at or below it is acknowledged.
-    pub fn checkpoint(&self, shard: &ShardId) -> Option<u64> {
-        self.shards.get(shard).and_then(|p| p.checkpoint)
+    pub fn checkpoint(&self, shard: &ShardId) -> Option<&Checkpoint> {
+        self.shards.get(shard).and_then(|p| p.checkpoint.as_ref())
     }
 
-    /// Every shard's checkpoint.
+    /// Every shard's checkpoint position.
     pub fn checkpoints(&self) -> BTreeMap<String, u64> {
+        self.details()
+            .into_iter()
+            .map(|(shard, c)| (shard, c.position))
+            .collect()
+    }
+
+    /// Every shard's checkpoint, with sequence numbers.
+    pub fn details(&self) -> BTreeMap<String, Checkpoint> {
         self.shards
             .iter()
-            .filter_map(|(shard, p)| p.checkpoint.map(|c| (shard.to_string(), c)))
+            .filter_map(|(shard, p)| p.checkpoint.clone().map(|c| (shard.to_string(), c)))
             .collect()
     }
 
@@ -68,16 +132,24 @@ impl CheckpointTracker {
     pub fn unacknowledged(&self) -> usize {
         self.shards
             .values()
-            .map(|p| p.pending.iter().filter(|(_, acked)| !acked).count())
+            .map(|p| p.pending.iter().filter(|p| !p.acked).count())
             .sum()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
+
+    fn meta(shard: &ShardId, position: u64) -> RecordMeta {
+        RecordMeta {
+            shard: shard.clone(),
+            position,
+            sequence_number: Some(Arc::from(format!("seq-{position}"))),
+            sub_sequence: None,
+            arrival_ms: 0,
+        }
+    }
 
     #[test]
     fn checkpoint_waits_for_every_earlier_record() {
@@ -85,18 +157,22 @@ mod tests {
         let b: ShardId = Arc::from("b");
         let mut t = CheckpointTracker::new();
         for p in [10, 20, 30, 40] {
-            t.register(&a, p);
+            t.register(&meta(&a, p));
         }
-        t.register(&b, 5);
+        t.register(&meta(&b, 5));
         // Partitions flush out of order: 30 and 40 first.
         t.ack(&a, 30);
         t.ack(&a, 40);
         assert_eq!(t.checkpoint(&a), None);
         t.ack(&a, 10);
-        assert_eq!(t.checkpoint(&a), Some(10));
+        assert_eq!(t.checkpoint(&a).map(|c| c.position), Some(10));
         assert_eq!(t.unacknowledged(), 2);
         t.ack(&a, 20);
-        assert_eq!(t.checkpoint(&a), Some(40));
+        assert_eq!(t.checkpoint(&a).map(|c| c.position), Some(40));
+        assert_eq!(
+            t.checkpoint(&a).unwrap().sequence.as_deref(),
+            Some("seq-40")
+        );
         assert_eq!(t.checkpoint(&b), None);
         t.ack(&b, 5);
         assert_eq!(
@@ -107,10 +183,27 @@ mod tests {
     }
 
     #[test]
+    fn shard_end_becomes_the_checkpoint_only_after_every_record() {
+        let a: ShardId = Arc::from("a");
+        let mut t = CheckpointTracker::new();
+        t.register(&meta(&a, 1));
+        t.register(&meta(&a, 2));
+        t.register_shard_end(&a);
+        t.ack(&a, 2);
+        assert!(t.checkpoint(&a).is_none());
+        t.ack(&a, 1);
+        assert!(t.checkpoint(&a).unwrap().is_shard_end());
+        // A shard that ends with nothing pending ends at once.
+        let b: ShardId = Arc::from("b");
+        t.register_shard_end(&b);
+        assert!(t.checkpoint(&b).unwrap().is_shard_end());
+    }
+
+    #[test]
     fn unknown_acks_change_nothing() {
         let a: ShardId = Arc::from("a");
         let mut t = CheckpointTracker::new();
-        t.register(&a, 1);
+        t.register(&meta(&a, 1));
         t.ack(&a, 2);
         t.ack(&Arc::from("zzz"), 1);
         assert_eq!(t.checkpoint(&a), None);

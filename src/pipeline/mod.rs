@@ -21,6 +21,7 @@ pub use self::deliver::Deliverer;
 pub use self::partitioner::{PartitionError, Partitioner};
 use crate::checkpoint::CheckpointTracker;
 use crate::metrics::Metrics;
+use crate::source::SourceMessage;
 
 /// How often buffers are checked for age.
 const TICK: Duration = Duration::from_millis(100);
@@ -73,7 +74,7 @@ impl Pipeline {
     /// delivery.
     pub async fn run(
         mut self,
-        mut source: mpsc::Receiver<Vec<Record>>,
+        mut source: mpsc::Receiver<SourceMessage>,
         shutdown: impl Future<Output = ()>,
     ) -> StopReason {
         let mut tick = tokio::time::interval(TICK);
@@ -81,8 +82,12 @@ impl Pipeline {
         tokio::pin!(shutdown);
         let reason = loop {
             tokio::select! {
-                chunk = source.recv() => match chunk {
-                    Some(records) => self.accept(records).await,
+                message = source.recv() => match message {
+                    Some(SourceMessage::Records(records)) => self.accept(records).await,
+                    Some(SourceMessage::Failed(failed)) => self.accept_failed(failed).await,
+                    Some(SourceMessage::ShardEnd(shard)) => {
+                        self.tracker.lock().unwrap_or_else(|p| p.into_inner()).register_shard_end(&shard);
+                    }
                     None => break StopReason::SourceEnded,
                 },
                 _ = tick.tick() => self.on_tick().await,
@@ -104,7 +109,7 @@ impl Pipeline {
         {
             let mut tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
             for record in &records {
-                tracker.register(&record.meta.shard, record.meta.position);
+                tracker.register(&record.meta);
             }
         }
         let bytes: usize = records.iter().map(|r| r.data.len()).sum();
@@ -133,6 +138,21 @@ impl Pipeline {
             self.flush_failed().await;
         }
         self.update_gauges();
+    }
+
+    /// Records the source could not decode: registered, then dead-lettered with the rest.
+    async fn accept_failed(&mut self, failed: Vec<FailedRecord>) {
+        {
+            let mut tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
+            for record in &failed {
+                tracker.register(&record.meta);
+            }
+        }
+        Metrics::add(&self.metrics.incoming_records, failed.len() as u64);
+        self.failed.extend(failed);
+        if self.failed.len() >= FAILED_GROUP {
+            self.flush_failed().await;
+        }
     }
 
     async fn on_tick(&mut self) {

@@ -14,6 +14,7 @@ use spillway_formats::record::{Record, RecordMeta, ShardId};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
+use super::SourceMessage;
 use crate::config::InputSpec;
 
 /// Records per chunk sent to the pipeline.
@@ -73,7 +74,7 @@ fn shard_id(path: &Path) -> ShardId {
 pub fn read_inputs(
     input: &InputSpec,
     resume: &BTreeMap<String, u64>,
-    tx: &mpsc::Sender<Vec<Record>>,
+    tx: &mpsc::Sender<SourceMessage>,
 ) -> Result<FileSourceStats, SourceError> {
     let mut stats = FileSourceStats::default();
     for (shard, path) in input_files(input)? {
@@ -121,7 +122,7 @@ fn read_lines(
     reader: &mut impl BufRead,
     shard: &ShardId,
     mut offset: u64,
-    tx: &mpsc::Sender<Vec<Record>>,
+    tx: &mpsc::Sender<SourceMessage>,
 ) -> io::Result<(u64, bool)> {
     let mut sent = 0u64;
     let mut chunk = Chunk::default();
@@ -143,7 +144,10 @@ fn read_lines(
         chunk.lines.push((start..end, offset));
         if chunk.lines.len() >= CHUNK_RECORDS || chunk.data.len() >= CHUNK_BYTES {
             sent += chunk.lines.len() as u64;
-            if tx.blocking_send(chunk.into_records(shard)).is_err() {
+            if tx
+                .blocking_send(SourceMessage::Records(chunk.into_records(shard)))
+                .is_err()
+            {
                 return Ok((sent, false));
             }
             chunk = Chunk::default();
@@ -151,7 +155,10 @@ fn read_lines(
     }
     if !chunk.lines.is_empty() {
         sent += chunk.lines.len() as u64;
-        if tx.blocking_send(chunk.into_records(shard)).is_err() {
+        if tx
+            .blocking_send(SourceMessage::Records(chunk.into_records(shard)))
+            .is_err()
+        {
             return Ok((sent, false));
         }
     }
@@ -199,7 +206,7 @@ mod tests {
         let stats = read_inputs(input, resume, &tx).unwrap();
         drop(tx);
         let mut records = Vec::new();
-        while let Ok(chunk) = rx.try_recv() {
+        while let Ok(SourceMessage::Records(chunk)) = rx.try_recv() {
             records.extend(chunk);
         }
         (records, stats)

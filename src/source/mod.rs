@@ -5,3 +5,17 @@
 //! [`Record`]: spillway_formats::record::Record
 
 pub mod file;
+
+use spillway_formats::record::{FailedRecord, Record, ShardId};
+
+/// What a source sends the pipeline, in order per shard.
+#[derive(Debug)]
+pub enum SourceMessage {
+    Records(Vec<Record>),
+    /// Records the source itself could not turn into records (e.g. a corrupt KPL aggregate):
+    /// they are dead-lettered, and acknowledged like the rest.
+    Failed(Vec<FailedRecord>),
+    /// The shard was read to its end; its checkpoint becomes `SHARD_END` once every record
+    /// sent before this is acknowledged.
+    ShardEnd(ShardId),
+}
