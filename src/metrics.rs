@@ -24,6 +24,7 @@ pub const DELIVERY_GIVE_UPS: &str = "GiveUps";
 pub const DEAD_LETTER_RECORDS: &str = "DeadLetter_Records";
 pub const BUFFERED_BYTES: &str = "BufferedBytes";
 pub const OPEN_PARTITIONS: &str = "OpenPartitions";
+pub const KINESIS_MILLIS_BEHIND_LATEST: &str = "KinesisMillisBehindLatest";
 
 /// Counters and gauges of one delivery stream.
 #[derive(Default)]
@@ -40,6 +41,8 @@ pub struct Metrics {
     /// Gauge: age in ms of the oldest record of the last delivered batch, at delivery.
     pub data_freshness_ms: AtomicU64,
     pub retry: Arc<RetryStats>,
+    /// Gauge per Kinesis shard: how far its reader is behind the tip.
+    pub millis_behind: std::sync::Mutex<std::collections::BTreeMap<String, i64>>,
 }
 
 impl Metrics {
@@ -49,6 +52,11 @@ impl Metrics {
 
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn set_millis_behind(&self, shard: &str, millis: i64) {
+        let mut lag = self.millis_behind.lock().unwrap_or_else(|p| p.into_inner());
+        lag.insert(shard.to_string(), millis);
     }
 
     /// Prometheus text exposition, labelled with the stream name.
@@ -89,6 +97,13 @@ impl Metrics {
                 "spillway_{name}{{stream=\"{stream}\"}} {}",
                 Metrics::get(value)
             );
+        }
+        let lag = self.millis_behind.lock().unwrap_or_else(|p| p.into_inner());
+        if !lag.is_empty() {
+            let _ = writeln!(out, "# TYPE spillway_{KINESIS_MILLIS_BEHIND_LATEST} gauge");
+            for (shard, millis) in lag.iter() {
+                let _ = writeln!(out, "spillway_{KINESIS_MILLIS_BEHIND_LATEST}{{stream=\"{stream}\",shard=\"{shard}\"}} {millis}");
+            }
         }
         out
     }

@@ -16,11 +16,17 @@ use spillway_sinks::retry::RetryingSink;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::checkpoint::{CheckpointTracker, FileCheckpointStore};
-use crate::config::{FormatSettings, ValidatedConfig};
+use crate::checkpoint::lease_table::LeaseTable;
+use crate::checkpoint::{
+    CheckpointStore, CheckpointTracker, FileCheckpointStore, LeaseCheckpoints,
+};
+use crate::config::{FormatSettings, SourceSettings, ValidatedConfig};
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Deliverer, Partitioner, Pipeline, StopReason};
 use crate::source::file::{read_inputs, FileSourceStats};
+use crate::source::kinesis::KinesisSource;
+use crate::source::SourceMessage;
+use spillway_sinks::s3::{dynamodb_client, sdk_config};
 
 /// How often checkpoints are written while running.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
@@ -77,14 +83,6 @@ pub async fn run(
         ..Metrics::default()
     });
 
-    let mut store = match &config.checkpoint_file {
-        Some(path) => Some(FileCheckpointStore::open(path)?),
-        None => None,
-    };
-    let resume = store
-        .as_ref()
-        .map(|s| s.checkpoints().clone())
-        .unwrap_or_default();
     let tracker = Arc::new(Mutex::new(CheckpointTracker::new()));
 
     if let Some(addr) = options.metrics_listen {
@@ -101,16 +99,20 @@ pub async fn run(
     }
 
     let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_CHUNKS);
-    let input = config.input.clone();
-    let source = tokio::task::spawn_blocking(move || read_inputs(&input, &resume, &tx));
+    let (store, source, checkpoint_every) = start_source(&config, tx, metrics.clone()).await?;
 
     let progress = options
         .progress
         .then(|| tokio::spawn(print_progress(metrics.clone())));
-    let (checkpoint_stop, checkpointer) = match store.take() {
+    let (checkpoint_stop, checkpointer) = match store {
         Some(store) => {
             let (stop_tx, stop_rx) = watch::channel(false);
-            let handle = tokio::spawn(checkpoint_loop(store, tracker.clone(), stop_rx));
+            let handle = tokio::spawn(checkpoint_loop(
+                store,
+                tracker.clone(),
+                stop_rx,
+                checkpoint_every,
+            ));
             (Some(stop_tx), Some(handle))
         }
         None => (None, None),
@@ -173,21 +175,19 @@ pub async fn run(
     })
 }
 
-/// Writes checkpoints every `CHECKPOINT_EVERY` while running, and once more when told to stop.
+/// Writes checkpoints every `every` while running, and once more when told to stop.
 async fn checkpoint_loop(
-    mut store: FileCheckpointStore,
+    mut store: Box<dyn CheckpointStore>,
     tracker: Arc<Mutex<CheckpointTracker>>,
     mut stop: watch::Receiver<bool>,
+    every: Duration,
 ) -> anyhow::Result<()> {
     loop {
-        let stopping = tokio::time::timeout(CHECKPOINT_EVERY, stop.wait_for(|s| *s))
+        let stopping = tokio::time::timeout(every, stop.wait_for(|s| *s))
             .await
             .is_ok();
-        let latest = tracker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .checkpoints();
-        if let Err(e) = store.save(&latest) {
+        let latest = tracker.lock().unwrap_or_else(|p| p.into_inner()).details();
+        if let Err(e) = store.save(&latest).await {
             if stopping {
                 return Err(e).context("cannot write the final checkpoint");
             }
@@ -195,6 +195,73 @@ async fn checkpoint_loop(
         }
         if stopping {
             return Ok(());
+        }
+    }
+}
+
+/// The source task, its checkpoint store and how often to checkpoint.
+type StartedSource = (
+    Option<Box<dyn CheckpointStore>>,
+    tokio::task::JoinHandle<anyhow::Result<FileSourceStats>>,
+    Duration,
+);
+
+/// Starts the configured source, sending into `tx`, and opens its checkpoint store; the
+/// file source resumes after its stored positions, Kinesis shards from their leases.
+async fn start_source(
+    config: &ValidatedConfig,
+    tx: mpsc::Sender<SourceMessage>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<StartedSource> {
+    match &config.source {
+        SourceSettings::File {
+            input,
+            checkpoint_file,
+        } => {
+            let store = match checkpoint_file {
+                Some(path) => Some(FileCheckpointStore::open(path)?),
+                None => None,
+            };
+            let resume = store
+                .as_ref()
+                .map(|s| s.checkpoints().clone())
+                .unwrap_or_default();
+            let input = input.clone();
+            let task = tokio::task::spawn_blocking(move || Ok(read_inputs(&input, &resume, &tx)?));
+            Ok((
+                store.map(|s| Box::new(s) as Box<dyn CheckpointStore>),
+                task,
+                CHECKPOINT_EVERY,
+            ))
+        }
+        SourceSettings::Kinesis {
+            settings,
+            connection,
+        } => {
+            let sdk = sdk_config(connection).await;
+            let leases = LeaseTable::open(
+                dynamodb_client(&sdk),
+                &settings.lease_table,
+                &settings.worker_id,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("source.lease_table: {e}"))?;
+            let leases = Arc::new(leases);
+            let source = KinesisSource {
+                client: aws_sdk_kinesis::Client::new(&sdk),
+                settings: settings.clone(),
+                leases: leases.clone(),
+                metrics,
+            };
+            let task = tokio::spawn(async move {
+                source
+                    .run(tx)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("source: {e}"))?;
+                Ok(FileSourceStats::default())
+            });
+            let store: Box<dyn CheckpointStore> = Box::new(LeaseCheckpoints::new(leases));
+            Ok((Some(store), task, settings.checkpoint_interval))
         }
     }
 }

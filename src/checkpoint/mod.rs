@@ -1,9 +1,83 @@
 //! Checkpoints: the [`CheckpointTracker`] turns out-of-order acknowledgements into per-shard
-//! checkpoints (the highest position below which every record is durable), and a store keeps
-//! them across restarts (a local file here; a DynamoDB lease table for Kinesis).
+//! checkpoints (the highest position below which every record is durable), and a
+//! [`CheckpointStore`] keeps them across restarts: a local file for the file source, the
+//! DynamoDB lease table for Kinesis.
 
 mod file_store;
+pub mod lease_table;
 mod tracker;
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
 pub use self::file_store::FileCheckpointStore;
+use self::lease_table::{LeaseError, LeaseTable};
 pub use self::tracker::{Checkpoint, CheckpointTracker, SHARD_END};
+
+/// Where checkpoints are kept.
+#[async_trait]
+pub trait CheckpointStore: Send {
+    /// Stores the checkpoints that moved; an error means they are not stored (retried later).
+    async fn save(&mut self, checkpoints: &BTreeMap<String, Checkpoint>) -> anyhow::Result<()>;
+}
+
+#[async_trait]
+impl CheckpointStore for FileCheckpointStore {
+    async fn save(&mut self, checkpoints: &BTreeMap<String, Checkpoint>) -> anyhow::Result<()> {
+        let positions = checkpoints
+            .iter()
+            .map(|(shard, c)| (shard.clone(), c.position))
+            .collect();
+        FileCheckpointStore::save(self, &positions)?;
+        Ok(())
+    }
+}
+
+/// Kinesis checkpoints in the lease table: sequence number and KPL sub-sequence per shard.
+pub struct LeaseCheckpoints {
+    pub table: Arc<LeaseTable>,
+    written: HashMap<String, Checkpoint>,
+}
+
+impl LeaseCheckpoints {
+    pub fn new(table: Arc<LeaseTable>) -> Self {
+        LeaseCheckpoints {
+            table,
+            written: HashMap::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for LeaseCheckpoints {
+    async fn save(&mut self, checkpoints: &BTreeMap<String, Checkpoint>) -> anyhow::Result<()> {
+        for (shard, checkpoint) in checkpoints {
+            if self.written.get(shard) == Some(checkpoint) {
+                continue;
+            }
+            let Some(sequence) = checkpoint.sequence.as_deref() else {
+                continue;
+            };
+            match self
+                .table
+                .checkpoint(shard, sequence, checkpoint.sub_sequence.unwrap_or(0))
+                .await
+            {
+                Ok(()) => {
+                    self.written.insert(shard.clone(), checkpoint.clone());
+                }
+                Err(LeaseError::Lost { shard }) => {
+                    tracing::warn!(
+                        shard,
+                        "the shard's lease is held by another worker; its checkpoint is not moved"
+                    );
+                    self.written.insert(shard.clone(), checkpoint.clone());
+                }
+                Err(LeaseError::Dynamo(e)) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}

@@ -140,6 +140,7 @@ fn deserialize_variant(
     let section = section.rsplit('.').next().unwrap_or(section);
     Some(match (section, kind) {
         ("source", "file") => check::<FileSourceConfig>(table),
+        ("source", "kinesis") => check::<KinesisSourceConfig>(table),
         ("destination", "local") => check::<LocalDestinationConfig>(table),
         ("destination", "s3") => check::<S3DestinationConfig>(table),
         ("destination", "dynamodb") => check::<DynamodbDestinationConfig>(table),

@@ -17,7 +17,7 @@ pub use self::load::{load, load_str, ConfigError, ConfigProblem};
 pub use self::size::{HumanDuration, HumanSize};
 pub use self::validate::{
     validate, DeadLetterTarget, DestinationSettings, FormatSettings, InputSpec, SchemaChoice,
-    ValidatedConfig,
+    SourceSettings, ValidatedConfig,
 };
 
 /// One delivery stream.
@@ -41,6 +41,67 @@ pub struct Config {
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SourceConfig {
     File(FileSourceConfig),
+    Kinesis(KinesisSourceConfig),
+}
+
+/// A Kinesis data stream, read with enhanced fan-out (default) or by polling; checkpoints in
+/// a DynamoDB lease table with the KCL's attribute names.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KinesisSourceConfig {
+    /// Stream name or ARN.
+    pub stream: String,
+    /// `efo` (enhanced fan-out: a dedicated 2 MiB/s per shard) or `polling` (GetRecords).
+    #[serde(default)]
+    pub mode: KinesisModeConfig,
+    /// Enhanced fan-out consumer name; default `spillway-<name>`.
+    #[serde(default)]
+    pub consumer_name: Option<String>,
+    /// Where a shard without a checkpoint starts: `TRIM_HORIZON` (default: nothing already
+    /// in the stream is skipped), `LATEST`, or `AT_TIMESTAMP` with `start_timestamp`.
+    #[serde(default)]
+    pub start_position: StartPositionConfig,
+    /// ISO-8601 time for `AT_TIMESTAMP`.
+    #[serde(default)]
+    pub start_timestamp: Option<String>,
+    /// DynamoDB lease table (created on-demand if missing).
+    pub lease_table: String,
+    /// This worker's name in the lease table; default: host name and process id.
+    #[serde(default)]
+    pub worker_id: Option<String>,
+    /// How often acknowledged positions are checkpointed (and at shutdown).
+    #[serde(default = "defaults::ten_seconds")]
+    pub checkpoint_interval: HumanDuration,
+    /// How often `ListShards` looks for new and closed shards.
+    #[serde(default = "defaults::ten_seconds")]
+    pub shard_discovery_interval: HumanDuration,
+    /// Polling mode: pause between GetRecords calls when caught up.
+    #[serde(default = "defaults::one_second")]
+    pub poll_interval: HumanDuration,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint override for Kinesis and the lease table; default: the AWS SDK chain.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KinesisModeConfig {
+    #[default]
+    Efo,
+    Polling,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]
+pub enum StartPositionConfig {
+    #[default]
+    #[serde(rename = "TRIM_HORIZON")]
+    TrimHorizon,
+    #[serde(rename = "LATEST")]
+    Latest,
+    #[serde(rename = "AT_TIMESTAMP")]
+    AtTimestamp,
 }
 
 /// NDJSON from a file, every file of a folder (sorted by name), or `-` for stdin;
@@ -457,6 +518,12 @@ mod defaults {
     }
     pub fn yes() -> bool {
         true
+    }
+    pub fn ten_seconds() -> HumanDuration {
+        HumanDuration::from_secs(10)
+    }
+    pub fn one_second() -> HumanDuration {
+        HumanDuration::from_secs(1)
     }
     pub fn sequence_attribute() -> String {
         "_spillway_seq".into()

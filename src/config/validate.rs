@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spillway_formats::compression::Codec;
+use spillway_formats::decode::parse_time_text;
 use spillway_formats::decode::{FieldPath, RecordDecoder};
 use spillway_formats::encode::ParquetCompression;
 use spillway_formats::prefix::{
@@ -23,10 +24,12 @@ use super::load::ConfigProblem;
 use super::{
     BackupConfig, BufferingConfig, CatalogConfig, CatalogKind, Config, DeadLetterConfig,
     DestinationConfig, DynamodbDestinationConfig, FileSourceConfig, FormatConfig, HumanDuration,
-    KeyConfig, KeyTypeConfig, LocalDeadLetterConfig, LocalDestinationConfig, NdjsonFormatConfig,
-    OrderingConfig, ParquetFormatConfig, S3DeadLetterConfig, S3DestinationConfig, SourceConfig,
+    KeyConfig, KeyTypeConfig, KinesisModeConfig, KinesisSourceConfig, LocalDeadLetterConfig,
+    LocalDestinationConfig, NdjsonFormatConfig, OrderingConfig, ParquetFormatConfig,
+    S3DeadLetterConfig, S3DestinationConfig, SourceConfig, StartPositionConfig,
 };
 use crate::pipeline::FlushPolicy;
+use crate::source::kinesis::{KinesisSettings, ReadMode, StartPosition};
 
 const MIB: u64 = 1 << 20;
 const DEFAULT_ERROR_PREFIX: &str = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/";
@@ -35,9 +38,7 @@ const DEFAULT_ERROR_PREFIX: &str = "errors/!{firehose:error-output-type}/!{times
 #[derive(Debug)]
 pub struct ValidatedConfig {
     pub name: String,
-    pub input: InputSpec,
-    /// Where read positions are kept; `None` for stdin (nothing to resume).
-    pub checkpoint_file: Option<PathBuf>,
+    pub source: SourceSettings,
     pub decoder: RecordDecoder,
     pub prefix: PrefixTemplate,
     pub error_prefix: PrefixTemplate,
@@ -52,6 +53,19 @@ pub struct ValidatedConfig {
     /// Prefix of the source-record backup, when enabled.
     pub backup_prefix: Option<PrefixTemplate>,
     pub metrics_listen: Option<SocketAddr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceSettings {
+    File {
+        input: InputSpec,
+        /// Where read positions are kept; `None` for stdin (nothing to resume).
+        checkpoint_file: Option<PathBuf>,
+    },
+    Kinesis {
+        settings: KinesisSettings,
+        connection: AwsConnection,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,21 +168,27 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         );
     }
 
-    let SourceConfig::File(FileSourceConfig {
-        path,
-        checkpoint_file,
-    }) = config.source;
-    let input = if path == "-" {
-        InputSpec::Stdin
-    } else {
-        let path = PathBuf::from(path);
-        if !path.exists() {
-            p.add(
-                "source.path",
-                format!("no such file or folder: {}", path.display()),
-            );
+    // File input, and its explicit checkpoint file; or Kinesis settings.
+    let (file_source, kinesis) = match config.source {
+        SourceConfig::File(FileSourceConfig {
+            path,
+            checkpoint_file,
+        }) => {
+            let input = if path == "-" {
+                InputSpec::Stdin
+            } else {
+                let path = PathBuf::from(path);
+                if !path.exists() {
+                    p.add(
+                        "source.path",
+                        format!("no such file or folder: {}", path.display()),
+                    );
+                }
+                InputSpec::Path(path)
+            };
+            (Some((input, checkpoint_file)), None)
         }
-        InputSpec::Path(path)
+        SourceConfig::Kinesis(k) => (None, kinesis_source(k, &config.name, &mut p)),
     };
 
     let processing = config.processing;
@@ -316,28 +336,44 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
             .ok()
     });
 
-    let checkpoint_file = match (&input, checkpoint_file, &destination) {
-        (InputSpec::Stdin, _, _) => None,
-        (_, Some(file), _) => Some(file),
-        (_, None, DestinationSettings::Local { root }) => Some(
-            root.join("_checkpoints")
-                .join(format!("{}.json", config.name)),
-        ),
-        (_, None, DestinationSettings::S3 { .. } | DestinationSettings::Dynamodb { .. }) => {
-            Some(PathBuf::from(".spillway/checkpoints").join(format!("{}.json", config.name)))
+    let source = match (file_source, kinesis) {
+        (Some((input, checkpoint_file)), _) => {
+            let checkpoint_file = match (&input, checkpoint_file, &destination) {
+                (InputSpec::Stdin, _, _) => None,
+                (_, Some(file), _) => Some(file),
+                (_, None, DestinationSettings::Local { root }) => Some(
+                    root.join("_checkpoints")
+                        .join(format!("{}.json", config.name)),
+                ),
+                (
+                    _,
+                    None,
+                    DestinationSettings::S3 { .. } | DestinationSettings::Dynamodb { .. },
+                ) => Some(
+                    PathBuf::from(".spillway/checkpoints").join(format!("{}.json", config.name)),
+                ),
+            };
+            Some(SourceSettings::File {
+                input,
+                checkpoint_file,
+            })
         }
+        (None, Some((settings, connection))) => Some(SourceSettings::Kinesis {
+            settings,
+            connection,
+        }),
+        (None, None) => None,
     };
 
     if !p.0.is_empty() {
         return Err(p.0);
     }
-    let (Some(format), Some(error_prefix)) = (format, error_prefix) else {
+    let (Some(format), Some(error_prefix), Some(source)) = (format, error_prefix, source) else {
         unreachable!("a missing value was reported as a problem");
     };
     Ok(ValidatedConfig {
         name: config.name,
-        input,
-        checkpoint_file,
+        source,
         decoder: RecordDecoder {
             max_record_size: max_record_size as usize,
             time_field,
@@ -358,6 +394,96 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         backup_prefix,
         metrics_listen,
     })
+}
+
+fn kinesis_source(
+    k: KinesisSourceConfig,
+    name: &str,
+    p: &mut Problems,
+) -> Option<(KinesisSettings, AwsConnection)> {
+    let key = "source";
+    let before = p.0.len();
+    if k.stream.is_empty() {
+        p.add(
+            format!("{key}.stream"),
+            "must name a stream (or give its ARN)",
+        );
+    }
+    let start = match (k.start_position, k.start_timestamp.as_deref()) {
+        (StartPositionConfig::TrimHorizon, None) => StartPosition::TrimHorizon,
+        (StartPositionConfig::Latest, None) => StartPosition::Latest,
+        (StartPositionConfig::AtTimestamp, Some(text)) => match parse_time_text(text) {
+            Some(ms) => StartPosition::AtTimestamp(ms),
+            None => {
+                p.add(
+                    format!("{key}.start_timestamp"),
+                    format!("{text:?} is not an ISO-8601 time"),
+                );
+                StartPosition::TrimHorizon
+            }
+        },
+        (StartPositionConfig::AtTimestamp, None) => {
+            p.add(
+                format!("{key}.start_timestamp"),
+                "is required with start_position = \"AT_TIMESTAMP\"",
+            );
+            StartPosition::TrimHorizon
+        }
+        (_, Some(_)) => {
+            p.add(
+                format!("{key}.start_timestamp"),
+                "only applies with start_position = \"AT_TIMESTAMP\"",
+            );
+            StartPosition::TrimHorizon
+        }
+    };
+    let table_ok = (3..=255).contains(&k.lease_table.len())
+        && k.lease_table
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !table_ok {
+        p.add(
+            format!("{key}.lease_table"),
+            format!("{:?} is not a valid DynamoDB table name", k.lease_table),
+        );
+    }
+    if k.checkpoint_interval.0 < Duration::from_millis(100) {
+        p.add(
+            format!("{key}.checkpoint_interval"),
+            "must be at least 100ms",
+        );
+    }
+    let settings = KinesisSettings {
+        stream: k.stream,
+        mode: match k.mode {
+            KinesisModeConfig::Efo => ReadMode::EnhancedFanOut,
+            KinesisModeConfig::Polling => ReadMode::Polling,
+        },
+        consumer_name: k
+            .consumer_name
+            .unwrap_or_else(|| format!("spillway-{name}")),
+        start,
+        lease_table: k.lease_table,
+        worker_id: k.worker_id.unwrap_or_else(default_worker_id),
+        checkpoint_interval: k.checkpoint_interval.0,
+        discovery_interval: k.shard_discovery_interval.0,
+        poll_interval: k.poll_interval.0,
+    };
+    let connection = AwsConnection {
+        region: k.region,
+        endpoint_url: k.endpoint_url,
+        force_path_style: None,
+    };
+    (p.0.len() == before).then_some((settings, connection))
+}
+
+/// `host:pid`, the KCL's kind of worker identifier.
+fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "spillway".into());
+    format!("{host}:{}", std::process::id())
 }
 
 fn dynamodb_destination(

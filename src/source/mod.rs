@@ -5,6 +5,7 @@
 //! [`Record`]: spillway_formats::record::Record
 
 pub mod file;
+pub mod kinesis;
 
 use spillway_formats::record::{FailedRecord, Record, ShardId};
 

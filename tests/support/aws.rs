@@ -69,6 +69,83 @@ pub async fn scan_all(
     items
 }
 
+/// kinesis-local's URL, from `scripts/test`.
+pub fn kinesis_url() -> String {
+    std::env::var("SPILLWAY_KINESIS_URL")
+        .unwrap_or_else(|_| panic!("SPILLWAY_KINESIS_URL is not set: run the suite with scripts/test, which starts kinesis-local"))
+}
+
+pub async fn kinesis(endpoint: &str) -> aws_sdk_kinesis::Client {
+    aws_sdk_kinesis::Client::new(&sdk_config(endpoint).await)
+}
+
+/// Creates a stream with `shards` shards and waits until it is ACTIVE.
+pub async fn create_stream(client: &aws_sdk_kinesis::Client, stream: &str, shards: i32) {
+    client
+        .create_stream()
+        .stream_name(stream)
+        .shard_count(shards)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..300 {
+        let summary = client
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
+            .await
+            .unwrap();
+        if summary
+            .stream_description_summary()
+            .unwrap()
+            .stream_status()
+            == &aws_sdk_kinesis::types::StreamStatus::Active
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("stream {stream} did not become ACTIVE");
+}
+
+/// Puts records `(partition key, data)`, 500 per PutRecords call, retrying any that fail.
+pub async fn put_records(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    records: &[(String, Vec<u8>)],
+) {
+    use aws_sdk_kinesis::primitives::Blob;
+    use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+    for chunk in records.chunks(500) {
+        let mut pending: Vec<&(String, Vec<u8>)> = chunk.iter().collect();
+        while !pending.is_empty() {
+            let entries: Vec<PutRecordsRequestEntry> = pending
+                .iter()
+                .map(|(pk, data)| {
+                    PutRecordsRequestEntry::builder()
+                        .partition_key(pk)
+                        .data(Blob::new(data.clone()))
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            let response = client
+                .put_records()
+                .stream_name(stream)
+                .set_records(Some(entries))
+                .send()
+                .await
+                .unwrap();
+            pending = pending
+                .into_iter()
+                .zip(response.records())
+                .filter(|(_, result)| result.error_code().is_some())
+                .map(|(record, _)| record)
+                .collect();
+        }
+    }
+}
+
 pub async fn glue(endpoint: &str) -> aws_sdk_glue::Client {
     aws_sdk_glue::Client::new(&sdk_config(endpoint).await)
 }

@@ -1,0 +1,297 @@
+//! The Kinesis source against kinesis-local (a build of kinesis-mock: the Kinesis API with
+//! enhanced fan-out) and dynalite (the lease table): 10,000 records, plain and KPL-aggregated,
+//! on a 2-shard stream are delivered to the local lake exactly once, with enhanced fan-out and
+//! with polling; a graceful restart resumes from the lease table with no gap and no duplicate;
+//! a corrupt aggregate is dead-lettered with its bytes; and a shard split during consumption
+//! loses nothing, the parent read to its end before its children.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+use spillway_formats::kpl;
+use support::aws::*;
+use support::*;
+
+/// Records numbered `from..to`: every fifth group of 20 goes as one KPL aggregate.
+fn make_records(from: usize, to: usize) -> Vec<(String, Vec<u8>)> {
+    let mut records = Vec::new();
+    let mut n = from;
+    while n < to {
+        let group_end = (n + 20).min(to);
+        let users: Vec<(String, Vec<u8>)> = (n..group_end)
+            .map(|i| {
+                let key = format!("user-{}", i % 97);
+                (
+                    key.clone(),
+                    format!(r#"{{"id":"r{i:06}","key":"{key}","n":{i}}}"#).into_bytes(),
+                )
+            })
+            .collect();
+        if (n / 20) % 5 == 0 {
+            let pairs: Vec<(&str, &[u8])> = users
+                .iter()
+                .map(|(k, d)| (k.as_str(), d.as_slice()))
+                .collect();
+            records.push((users[0].0.clone(), kpl::aggregate(&pairs)));
+        } else {
+            records.extend(users);
+        }
+        n = group_end;
+    }
+    records
+}
+
+fn ids(from: usize, to: usize) -> Vec<String> {
+    (from..to).map(|i| format!("r{i:06}")).collect()
+}
+
+struct Names {
+    stream: String,
+    lease_table: String,
+}
+
+fn start(mode: &str, names: &Names, lake: &Path) -> Child {
+    let mut cmd = spillway();
+    cmd.args(["run", "--config", "examples/kinesis-to-lake.toml"])
+        .env("SPILLWAY_STREAM", &names.stream)
+        .env("SPILLWAY_LEASE_TABLE", &names.lease_table)
+        .env("SPILLWAY_KINESIS_MODE", mode)
+        .env("SPILLWAY_LAKE", lake)
+        .env("SPILLWAY_FORMAT", "ndjson")
+        .env("SPILLWAY_CHECKPOINT_INTERVAL", "500ms")
+        .env("SPILLWAY_DISCOVERY_INTERVAL", "1s")
+        .env("AWS_ENDPOINT_URL_KINESIS", kinesis_url())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynalite_url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    aws_env(&mut cmd, "http://127.0.0.1:9");
+    cmd.env_remove("AWS_ENDPOINT_URL");
+    cmd.spawn().unwrap()
+}
+
+/// Every record id in the lake's NDJSON objects.
+fn delivered(lake: &Path) -> Vec<String> {
+    files_under(&lake.join("kinesis"), ".json")
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .map(|l| {
+            serde_json::from_str::<Value>(&l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+fn wait_for(lake: &Path, count: usize, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let have = delivered(lake).len();
+        if have >= count {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("spillway exited early ({status}): {err}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {have} of {count} records delivered in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn stop(mut child: Child) -> String {
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "no graceful stop within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "graceful stop exits 0: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn lease_checkpoints(table: &str) -> Vec<(String, String)> {
+    let client = dynamodb(&dynalite_url()).await;
+    let mut leases: Vec<(String, String)> = scan_all(&client, table)
+        .await
+        .iter()
+        .map(|item| {
+            let text = |k: &str| match item.get(k) {
+                Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => s.clone(),
+                _ => String::new(),
+            };
+            (text("leaseKey"), text("checkpoint"))
+        })
+        .collect();
+    leases.sort();
+    leases
+}
+
+async fn delivers_exactly_once_and_resumes_without_gap(mode: &str) {
+    let client = kinesis(&kinesis_url()).await;
+    let names = Names {
+        stream: unique_name(&format!("stream-{mode}")),
+        lease_table: unique_name("leases"),
+    };
+    create_stream(&client, &names.stream, 2).await;
+    put_records(&client, &names.stream, &make_records(0, 10_000)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+
+    let mut child = start(mode, &names, &lake);
+    wait_for(&lake, 10_000, &mut child);
+    stop(child);
+    let ledger = Ledger::count(&ids(0, 10_000), &delivered(&lake), &[]);
+    println!("{}", ledger.line(&format!("kinesis {mode} first run")));
+    assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
+    let leases = lease_checkpoints(&names.lease_table).await;
+    assert_eq!(leases.len(), 2);
+    assert!(
+        leases
+            .iter()
+            .all(|(_, c)| c.chars().all(|d| d.is_ascii_digit())),
+        "sequence-number checkpoints: {leases:?}"
+    );
+
+    // A graceful restart resumes after the checkpoints: the next records, none twice.
+    put_records(&client, &names.stream, &make_records(10_000, 11_000)).await;
+    let mut child = start(mode, &names, &lake);
+    wait_for(&lake, 11_000, &mut child);
+    stop(child);
+    let ledger = Ledger::count(&ids(0, 11_000), &delivered(&lake), &[]);
+    println!("{}", ledger.line(&format!("kinesis {mode} after restart")));
+    assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn enhanced_fan_out_delivers_exactly_once_and_resumes_without_gap() {
+    delivers_exactly_once_and_resumes_without_gap("efo").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn polling_delivers_exactly_once_and_resumes_without_gap() {
+    delivers_exactly_once_and_resumes_without_gap("polling").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_aggregate_is_dead_lettered_with_its_bytes() {
+    let client = kinesis(&kinesis_url()).await;
+    let names = Names {
+        stream: unique_name("stream-corrupt"),
+        lease_table: unique_name("leases"),
+    };
+    create_stream(&client, &names.stream, 1).await;
+    let mut corrupt = kpl::aggregate(&[("k", b"{\"id\":\"x1\"}"), ("k", b"{\"id\":\"x2\"}")]);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0x55;
+    let mut records = make_records(0, 100);
+    records.push(("k".into(), corrupt.clone()));
+    put_records(&client, &names.stream, &records).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let mut child = start("polling", &names, &lake);
+    wait_for(&lake, 100, &mut child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dead_letters(&lake).is_empty() {
+        assert!(Instant::now() < deadline, "no dead letter");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(child);
+    let letters = dead_letters(&lake);
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].0, "processing-failed");
+    assert_eq!(letters[0].1.error_code, "Kpl.CorruptAggregate");
+    assert_eq!(letters[0].1.raw_bytes().unwrap(), corrupt);
+    assert!(letters[0]
+        .1
+        .sequence_number
+        .chars()
+        .all(|c| c.is_ascii_digit()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_split_during_consumption_loses_nothing_and_drains_the_parent_first() {
+    let client = kinesis(&kinesis_url()).await;
+    let names = Names {
+        stream: unique_name("stream-split"),
+        lease_table: unique_name("leases"),
+    };
+    create_stream(&client, &names.stream, 1).await;
+    put_records(&client, &names.stream, &make_records(0, 3_000)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let mut child = start("polling", &names, &lake);
+    wait_for(&lake, 1, &mut child);
+
+    let shards = client
+        .list_shards()
+        .stream_name(&names.stream)
+        .send()
+        .await
+        .unwrap();
+    let parent = shards.shards()[0].shard_id().to_string();
+    client
+        .split_shard()
+        .stream_name(&names.stream)
+        .shard_to_split(&parent)
+        .new_starting_hash_key("170141183460469231731687303715884105728")
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..300 {
+        let summary = client
+            .describe_stream_summary()
+            .stream_name(&names.stream)
+            .send()
+            .await
+            .unwrap();
+        if summary
+            .stream_description_summary()
+            .unwrap()
+            .stream_status()
+            == &aws_sdk_kinesis::types::StreamStatus::Active
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    put_records(&client, &names.stream, &make_records(3_000, 6_000)).await;
+    wait_for(&lake, 6_000, &mut child);
+    stop(child);
+
+    let ledger = Ledger::count(&ids(0, 6_000), &delivered(&lake), &[]);
+    println!("{}", ledger.line("kinesis split shard"));
+    assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
+    let leases = lease_checkpoints(&names.lease_table).await;
+    assert_eq!(leases.len(), 3, "{leases:?}");
+    let parent_lease = leases.iter().find(|(id, _)| id == &parent).unwrap();
+    assert_eq!(
+        parent_lease.1, "SHARD_END",
+        "the parent was read to its end and checkpointed"
+    );
+}
