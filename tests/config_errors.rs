@@ -227,3 +227,48 @@ fn the_dynamodb_example_config_validates() {
     assert_eq!(mapping.partition_key.attribute, "order_id");
     assert!(create_table.is_some());
 }
+
+#[test]
+fn kinesis_source_problems_name_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let tail = "[destination]\ntype = \"local\"\npath = \"lake\"\n";
+    let cases = [
+        (format!("name = \"t\"\n[source]\ntype = \"kinesis\"\nstream = \"s\"\n{tail}"), "source.lease_table: missing field `lease_table`"),
+        (
+            format!("name = \"t\"\n[source]\ntype = \"kinesis\"\nstream = \"s\"\nlease_table = \"leases\"\nmode = \"push\"\n{tail}"),
+            "source.mode: unknown variant `push`, expected `efo` or `polling`",
+        ),
+        (
+            format!("name = \"t\"\n[source]\ntype = \"kinesis\"\nstream = \"s\"\nlease_table = \"leases\"\nstart_position = \"AT_TIMESTAMP\"\n{tail}"),
+            "source.start_timestamp: is required with start_position = \"AT_TIMESTAMP\"",
+        ),
+        (
+            format!("name = \"t\"\n[source]\ntype = \"kinesis\"\nstream = \"s\"\nlease_table = \"x\"\n{tail}"),
+            "source.lease_table: \"x\" is not a valid DynamoDB table name",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let (code, stderr) = validate(dir.path(), &toml);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_kinesis_example_config_validates_with_enhanced_fan_out_by_default() {
+    let text = std::fs::read_to_string(repo_root().join("examples/kinesis-to-lake.toml")).unwrap();
+    let config = spillway::config::load_str(&text, &|_| None).unwrap();
+    let spillway::config::SourceSettings::Kinesis { settings, .. } = &config.source else {
+        panic!("a Kinesis source");
+    };
+    assert_eq!(settings.stream, "spillway-demo");
+    assert_eq!(settings.lease_table, "spillway-leases");
+    assert_eq!(
+        settings.mode,
+        spillway::source::kinesis::ReadMode::EnhancedFanOut
+    );
+    assert_eq!(settings.consumer_name, "spillway-kinesis-to-lake");
+}

@@ -56,8 +56,13 @@ struct Names {
 }
 
 fn start(mode: &str, names: &Names, lake: &Path) -> Child {
+    start_with(mode, names, lake, &[])
+}
+
+fn start_with(mode: &str, names: &Names, lake: &Path, extra: &[&str]) -> Child {
     let mut cmd = spillway();
     cmd.args(["run", "--config", "examples/kinesis-to-lake.toml"])
+        .args(extra)
         .env("SPILLWAY_STREAM", &names.stream)
         .env("SPILLWAY_LEASE_TABLE", &names.lease_table)
         .env("SPILLWAY_KINESIS_MODE", mode)
@@ -135,6 +140,17 @@ fn stop(mut child: Child) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 async fn lease_checkpoints(table: &str) -> Vec<(String, String)> {
     let client = dynamodb(&dynalite_url()).await;
     let mut leases: Vec<(String, String)> = scan_all(&client, table)
@@ -163,8 +179,29 @@ async fn delivers_exactly_once_and_resumes_without_gap(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
 
-    let mut child = start(mode, &names, &lake);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = start_with(mode, &names, &lake, &["--metrics-listen", &listen]);
     wait_for(&lake, 10_000, &mut child);
+    let metrics = http_get(&listen, "/metrics");
+    for shard in client
+        .list_shards()
+        .stream_name(&names.stream)
+        .send()
+        .await
+        .unwrap()
+        .shards()
+    {
+        let line = format!(
+            "spillway_KinesisMillisBehindLatest{{stream=\"kinesis-to-lake\",shard=\"{}\"}}",
+            shard.shard_id()
+        );
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
     stop(child);
     let ledger = Ledger::count(&ids(0, 10_000), &delivered(&lake), &[]);
     println!("{}", ledger.line(&format!("kinesis {mode} first run")));
@@ -235,17 +272,28 @@ async fn a_corrupt_aggregate_is_dead_lettered_with_its_bytes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_shard_split_during_consumption_loses_nothing_and_drains_the_parent_first() {
+async fn a_shard_split_while_polling_loses_nothing_and_drains_the_parent_first() {
+    split_during_consumption("polling").await;
+}
+
+/// kinesis-local never ends a closed parent's subscription; discovery sees the shard closed
+/// and the rest is drained by polling — the path that also covers a missed ChildShards event.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_split_with_enhanced_fan_out_loses_nothing_and_drains_the_parent_first() {
+    split_during_consumption("efo").await;
+}
+
+async fn split_during_consumption(mode: &str) {
     let client = kinesis(&kinesis_url()).await;
     let names = Names {
-        stream: unique_name("stream-split"),
+        stream: unique_name(&format!("stream-split-{mode}")),
         lease_table: unique_name("leases"),
     };
     create_stream(&client, &names.stream, 1).await;
     put_records(&client, &names.stream, &make_records(0, 3_000)).await;
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let mut child = start("polling", &names, &lake);
+    let mut child = start(mode, &names, &lake);
     wait_for(&lake, 1, &mut child);
 
     let shards = client
@@ -285,7 +333,7 @@ async fn a_shard_split_during_consumption_loses_nothing_and_drains_the_parent_fi
     stop(child);
 
     let ledger = Ledger::count(&ids(0, 6_000), &delivered(&lake), &[]);
-    println!("{}", ledger.line("kinesis split shard"));
+    println!("{}", ledger.line(&format!("kinesis {mode} split shard")));
     assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
     let leases = lease_checkpoints(&names.lease_table).await;
     assert_eq!(leases.len(), 3, "{leases:?}");

@@ -138,6 +138,9 @@ mod tests {
             .unwrap()
     }
 
+    /// (data, position, sequence number, sub-sequence) of a converted record.
+    type Seen<'a> = (&'a [u8], u64, Option<&'a str>, Option<u32>);
+
     #[test]
     fn plain_aggregated_and_corrupt_records() {
         let aggregate = kpl::aggregate(&[("a", b"{\"n\":2}"), ("b", b"{\"n\":3}")]);
@@ -153,7 +156,7 @@ mod tests {
         let [SourceMessage::Records(records), SourceMessage::Failed(failed)] = &messages[..] else {
             panic!("records, then the failed aggregate: {messages:?}");
         };
-        let seen: Vec<(&[u8], u64, Option<&str>, Option<u32>)> = records
+        let seen: Vec<Seen> = records
             .iter()
             .map(|r| {
                 (
