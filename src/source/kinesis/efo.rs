@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_kinesis::types::{ConsumerStatus, StartingPosition, SubscribeToShardEventStream};
+use aws_sdk_kinesis::types::{
+    ConsumerStatus, StartingPosition, SubscribeToShardEvent, SubscribeToShardEventStream,
+};
 use aws_sdk_kinesis::Client;
 use spillway_sinks::aws::sink_error;
 use spillway_sinks::SinkError;
@@ -120,28 +122,18 @@ pub async fn read(
                 Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(event))) => {
                     backoff = Duration::from_secs(1);
                     ctx.record_lag(&shard, Some(event.millis_behind_latest()));
-                    if !ctx.send_all(cursor.convert(event.records())).await {
+                    let (messages, outcome) =
+                        on_event(&event, &mut cursor, closed.load(Ordering::Relaxed));
+                    if !ctx.send_all(messages).await {
                         return Ok(ReadEnd::Stopped);
                     }
-                    let continuation = Some(event.continuation_sequence_number())
-                        .filter(|c| !c.is_empty())
-                        .map(str::to_string);
-                    let ended = !event.child_shards().is_empty() || continuation.is_none();
-                    if let Some(continuation) = continuation {
-                        start = StartAt::AfterSequence(continuation);
-                    }
-                    if ended {
-                        if !ctx
-                            .send_all(vec![SourceMessage::ShardEnd(cursor.shard.clone())])
-                            .await
-                        {
-                            return Ok(ReadEnd::Stopped);
+                    match outcome {
+                        EventOutcome::Continue { resume } => start = resume,
+                        EventOutcome::ShardEnded => return Ok(ReadEnd::ShardEnd),
+                        EventOutcome::DrainByPolling { resume } => {
+                            tracing::info!(shard, "shard is closed; draining the rest by polling");
+                            return polling::read(ctx, resume, cursor).await;
                         }
-                        return Ok(ReadEnd::ShardEnd);
-                    }
-                    if closed.load(Ordering::Relaxed) && event.records().is_empty() {
-                        tracing::info!(shard, "shard is closed; draining the rest by polling");
-                        return polling::read(ctx, start, cursor).await;
                     }
                 }
                 Ok(Some(_)) => {}
@@ -162,6 +154,36 @@ pub async fn read(
     }
 }
 
+/// What one fan-out event means for the reader.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Read on; a resubscription starts here.
+    Continue { resume: StartAt },
+    /// The shard ended (child shards, no continuation); `ShardEnd` is among the messages.
+    ShardEnded,
+    /// Discovery saw the shard closed and the stream is quiet: read the rest by polling.
+    DrainByPolling { resume: StartAt },
+}
+
+/// Turns one `SubscribeToShard` event into pipeline messages and the reader's next step.
+pub fn on_event(
+    event: &SubscribeToShardEvent,
+    cursor: &mut ShardCursor,
+    closed: bool,
+) -> (Vec<SourceMessage>, EventOutcome) {
+    let mut messages = cursor.convert(event.records());
+    let continuation = Some(event.continuation_sequence_number()).filter(|c| !c.is_empty());
+    if !event.child_shards().is_empty() || continuation.is_none() {
+        messages.push(SourceMessage::ShardEnd(cursor.shard.clone()));
+        return (messages, EventOutcome::ShardEnded);
+    }
+    let resume = StartAt::AfterSequence(continuation.unwrap_or_default().to_string());
+    if closed && event.records().is_empty() {
+        return (messages, EventOutcome::DrainByPolling { resume });
+    }
+    (messages, EventOutcome::Continue { resume })
+}
+
 fn aws_smithy_types_display(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -170,4 +192,125 @@ fn aws_smithy_types_display(e: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_kinesis::primitives::Blob;
+    use aws_sdk_kinesis::types::{ChildShard, HashKeyRange, Record};
+    use spillway_formats::kpl;
+
+    use super::*;
+
+    fn record(seq: &str, data: &[u8]) -> Record {
+        Record::builder()
+            .sequence_number(seq)
+            .partition_key("k")
+            .data(Blob::new(data.to_vec()))
+            .build()
+            .unwrap()
+    }
+
+    fn event(records: Vec<Record>, continuation: &str, children: &[&str]) -> SubscribeToShardEvent {
+        let children = children
+            .iter()
+            .map(|id| {
+                let range = HashKeyRange::builder()
+                    .starting_hash_key("0")
+                    .ending_hash_key("1")
+                    .build()
+                    .unwrap();
+                ChildShard::builder()
+                    .shard_id(*id)
+                    .parent_shards("shard-0")
+                    .hash_key_range(range)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        SubscribeToShardEvent::builder()
+            .set_records(Some(records))
+            .continuation_sequence_number(continuation)
+            .millis_behind_latest(0)
+            .set_child_shards(Some(children))
+            .build()
+            .unwrap()
+    }
+
+    /// A recorded fan-out stream of a shard that is split: records (one of them a KPL
+    /// aggregate), a quiet event, then the last event with its child shards.
+    #[test]
+    fn a_recorded_stream_ending_in_child_shards_ends_the_shard_after_its_records() {
+        let mut cursor = ShardCursor::new(Arc::from("shard-0"), None);
+        let aggregate = kpl::aggregate(&[("a", b"{\"n\":2}"), ("b", b"{\"n\":3}")]);
+        let stream = [
+            event(
+                vec![record("101", b"{\"n\":1}"), record("102", &aggregate)],
+                "102",
+                &[],
+            ),
+            event(vec![], "102", &[]),
+            event(
+                vec![record("103", b"{\"n\":4}")],
+                "",
+                &["shard-1", "shard-2"],
+            ),
+        ];
+        let mut outcomes = Vec::new();
+        let mut records = 0;
+        let mut ended = false;
+        for e in &stream {
+            let (messages, outcome) = on_event(e, &mut cursor, false);
+            for message in messages {
+                match message {
+                    SourceMessage::Records(r) => records += r.len(),
+                    SourceMessage::ShardEnd(shard) => {
+                        assert_eq!(&*shard, "shard-0");
+                        assert_eq!(records, 4, "the shard ends after all its records");
+                        ended = true;
+                    }
+                    SourceMessage::Failed(f) => panic!("unexpected failure {f:?}"),
+                }
+            }
+            outcomes.push(outcome);
+        }
+        assert!(ended);
+        assert_eq!(
+            outcomes,
+            vec![
+                EventOutcome::Continue {
+                    resume: StartAt::AfterSequence("102".into())
+                },
+                EventOutcome::Continue {
+                    resume: StartAt::AfterSequence("102".into())
+                },
+                EventOutcome::ShardEnded,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_closed_shard_with_a_quiet_stream_is_drained_by_polling() {
+        let mut cursor = ShardCursor::new(Arc::from("shard-0"), None);
+        let (messages, outcome) = on_event(&event(vec![], "205", &[]), &mut cursor, true);
+        assert!(messages.is_empty());
+        assert_eq!(
+            outcome,
+            EventOutcome::DrainByPolling {
+                resume: StartAt::AfterSequence("205".into())
+            }
+        );
+        // While records still arrive, a closed shard keeps reading its stream.
+        let (_, outcome) = on_event(
+            &event(vec![record("206", b"{}")], "206", &[]),
+            &mut cursor,
+            true,
+        );
+        assert_eq!(
+            outcome,
+            EventOutcome::Continue {
+                resume: StartAt::AfterSequence("206".into())
+            }
+        );
+    }
 }
