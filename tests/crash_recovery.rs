@@ -150,18 +150,7 @@ fn sigterm_flushes_commits_and_a_rerun_duplicates_nothing() {
         child.try_wait().unwrap().is_none(),
         "the run ended before the signal; use more input"
     );
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "graceful stop exits 0: {:?}",
-        out.status
-    );
+    let out = terminate(child);
     assert!(String::from_utf8_lossy(&out.stdout).contains("stopped by signal"));
 
     run_ok(spillway().args(["run", "--config"]).arg(&config));

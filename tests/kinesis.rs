@@ -119,25 +119,8 @@ fn wait_for(lake: &Path, count: usize, child: &mut Child) {
     }
 }
 
-fn stop(mut child: Child) -> String {
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "no graceful stop within 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "graceful stop exits 0: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+fn stop(child: Child) -> String {
+    String::from_utf8(terminate(child).stdout).unwrap()
 }
 
 fn http_get(addr: &str, path: &str) -> String {
@@ -311,23 +294,7 @@ async fn split_during_consumption(mode: &str) {
         .send()
         .await
         .unwrap();
-    for _ in 0..300 {
-        let summary = client
-            .describe_stream_summary()
-            .stream_name(&names.stream)
-            .send()
-            .await
-            .unwrap();
-        if summary
-            .stream_description_summary()
-            .unwrap()
-            .stream_status()
-            == &aws_sdk_kinesis::types::StreamStatus::Active
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_active(&client, &names.stream).await;
     put_records(&client, &names.stream, &make_records(3_000, 6_000)).await;
     wait_for(&lake, 6_000, &mut child);
     stop(child);

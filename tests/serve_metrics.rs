@@ -75,13 +75,6 @@ fn serve_exposes_metrics_and_health_until_sigterm() {
     assert!(get(port, "/healthz").unwrap().ends_with("ok\n"));
     assert!(get(port, "/nope").unwrap().starts_with("HTTP/1.1 404"));
 
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{:?}", out.status);
+    let out = terminate(child);
     assert!(String::from_utf8_lossy(&out.stdout).contains("delivered 5000"));
 }

@@ -15,16 +15,7 @@ pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<bool>,
 ) -> io::Result<bool> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("object");
-    let temp = dir.join(format!(
-        ".{name}{TEMP_MARKER}{}",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let (dir, temp) = staged_path(path)?;
     let result = (|| {
         let mut out = BufWriter::with_capacity(1 << 20, File::create(&temp)?);
         if !write(&mut out)? {
@@ -40,6 +31,21 @@ pub fn write_atomically(
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// A fresh hidden temp path beside `target` (its folder created): `(folder, temp path)`.
+pub fn staged_path(target: &Path) -> io::Result<(&Path, PathBuf)> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("object");
+    let temp = dir.join(format!(
+        ".{name}{TEMP_MARKER}{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    Ok((dir, temp))
 }
 
 /// Makes a rename durable (best effort: not every filesystem supports syncing a folder).

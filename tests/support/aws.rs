@@ -88,6 +88,11 @@ pub async fn create_stream(client: &aws_sdk_kinesis::Client, stream: &str, shard
         .send()
         .await
         .unwrap();
+    wait_until_active(client, stream).await;
+}
+
+/// Waits until the stream is ACTIVE (after creation or a reshard).
+pub async fn wait_until_active(client: &aws_sdk_kinesis::Client, stream: &str) {
     for _ in 0..300 {
         let summary = client
             .describe_stream_summary()

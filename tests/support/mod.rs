@@ -36,6 +36,33 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// Sends SIGTERM to a running `spillway` and waits (up to 60 s) for it to exit; returns its
+/// output. A graceful stop must exit 0.
+pub fn terminate(mut child: std::process::Child) -> Output {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no graceful stop within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "graceful stop exits 0 ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// NDJSON from ../shared/bench/gen_events.py.
 pub fn gen_events(kind: &str, count: usize, seed: u64, start: &str) -> Vec<u8> {
     let script = repo_root().join("../shared/bench/gen_events.py");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::{from_io, ObjectStore, ObjectWriter, PutOptions};
-use crate::fs::{sweep_stale_temp_files, write_atomically, TEMP_MARKER};
+use crate::fs::{staged_path, sweep_stale_temp_files, write_atomically, TEMP_MARKER};
 use crate::sink::SinkError;
 
 pub struct LocalStore {
@@ -46,16 +46,7 @@ impl ObjectStore for LocalStore {
         let target = self.path(key);
         let context = format!("writing {}", target.display());
         let open = || -> io::Result<LocalWriter> {
-            let dir = target.parent().unwrap_or(Path::new("."));
-            fs::create_dir_all(dir)?;
-            let name = target
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("object");
-            let temp = dir.join(format!(
-                ".{name}{TEMP_MARKER}{}",
-                uuid::Uuid::new_v4().simple()
-            ));
+            let (_, temp) = staged_path(&target)?;
             let file = BufWriter::with_capacity(1 << 20, File::create(&temp)?);
             Ok(LocalWriter {
                 temp,

@@ -1,0 +1,188 @@
+use super::*;
+
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    rfc3339.parse().expect("valid test time")
+}
+
+fn parse(template: &str) -> PrefixTemplate {
+    PrefixTemplate::parse(template).expect("template parses")
+}
+
+/// Evaluates at 2024-05-01T07:08:09.123Z, a Wednesday.
+fn eval(template: &str, keys: &[(&str, &str)], kind: Option<&str>) -> Result<String, String> {
+    eval_at(template, at("2024-05-01T07:08:09.123Z"), keys, kind)
+}
+
+fn eval_at(
+    t: &str,
+    ts: DateTime<Utc>,
+    keys: &[(&str, &str)],
+    kind: Option<&str>,
+) -> Result<String, String> {
+    let ctx = PrefixContext {
+        timestamp: ts,
+        partition_keys: keys,
+        error_output_type: kind,
+    };
+    parse(t).evaluate(&ctx).map_err(|e| e.to_string())
+}
+
+/// Rows of `|`-separated cells, trimmed; blank lines skipped.
+fn rows(table: &str) -> impl Iterator<Item = Vec<&str>> {
+    let lines = table.lines().filter(|line| !line.trim().is_empty());
+    lines.map(|line| line.split('|').map(str::trim).collect())
+}
+
+#[test]
+fn default_prefix_gives_hourly_folders_and_four_partitions() {
+    let t = parse(DEFAULT_PREFIX);
+    assert_eq!(
+        eval(DEFAULT_PREFIX, &[], None).as_deref(),
+        Ok("2024/05/01/07/")
+    );
+    let layout = t.table_layout();
+    assert_eq!(layout.root, "");
+    let columns = ["partition_0", "partition_1", "partition_2", "partition_3"];
+    assert_eq!(layout.partition_columns, columns);
+    assert_eq!(
+        t.partition_values("2024/05/01/07/"),
+        ["2024", "05", "01", "07"]
+    );
+    assert!(t.has_expressions() && t.uses_timestamp() && !t.uses_error_output_type());
+}
+
+#[test]
+fn hive_style_prefix_gives_named_columns() {
+    let t = parse("events/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/");
+    let evaluated = eval(t.source(), &[], None).expect("evaluates");
+    assert_eq!(evaluated, "events/dt=2024-05-01/hour=07/");
+    let layout = t.table_layout();
+    assert_eq!(layout.root, "events/");
+    assert_eq!(layout.partition_columns, ["dt", "hour"]);
+    assert_eq!(t.partition_values(&evaluated), ["2024-05-01", "07"]);
+}
+
+#[test]
+fn layout_reads_quoted_and_upper_case_keys_and_skips_object_name_text() {
+    let t = parse("a/b/!{timestamp:'Year='yyyy}/static/Tenant=!{partitionKeyFromQuery:t}/x-");
+    let layout = t.table_layout();
+    assert_eq!(layout.root, "a/b/");
+    assert_eq!(layout.partition_columns, ["year", "partition_1", "tenant"]);
+    let values = t.partition_values("a/b/Year=2024/static/Tenant=acme/x-");
+    assert_eq!(values, ["2024", "static", "acme"]);
+    let literal = parse("logs/app/");
+    assert_eq!(literal.table_layout().root, "logs/app/");
+    assert!(!literal.has_expressions() && literal.table_layout().partition_columns.is_empty());
+}
+
+#[test]
+fn timestamp_patterns() {
+    // 2016-01-01 is a Friday in ISO week 53 of 2015.
+    let table = "
+        !{timestamp:'year='yyyy}        | 2024-05-01T07:08:09.123Z | year=2024
+        !{timestamp:yyyy''MM 'it''s'}   | 2024-05-01T07:08:09.123Z | 2024'05 it's
+        !{timestamp:YYYY-'w'ww}         | 2016-02-25T00:00:00Z     | 2016-w08
+        !{timestamp:YYYY-w/yy}          | 2016-01-01T00:00:00Z     | 2015-53/16
+        !{timestamp:uuuu M d H m s}     | 2024-05-01T07:08:09.123Z | 2024 5 1 7 8 9
+        !{timestamp:SSS S SSSSSS}       | 2024-05-01T07:08:09.123Z | 123 1 123000
+        !{timestamp:DDD D w a hh h E}   | 2024-05-01T07:08:09.123Z | 122 122 18 AM 07 7 Wed
+        !{timestamp:h a EEE}            | 2024-05-05T00:30:00Z     | 12 AM Sun
+        !{timestamp:hh a, DD}           | 2024-01-02T13:00:00Z     | 01 PM, 02
+    ";
+    for row in rows(table) {
+        let got = eval_at(row[0], at(row[1]), &[], None);
+        assert_eq!(got.as_deref(), Ok(row[2]), "{}", row[0]);
+    }
+}
+
+#[test]
+fn partition_keys_are_substituted_and_listed_once() {
+    let q = "c=!{partitionKeyFromQuery:id}/!{partitionKeyFromLambda:region}/!{partitionKeyFromQuery:id}/";
+    assert_eq!(parse(q).partition_key_names(), ["id", "region"]);
+    let keys = [("region", "eu-west-1"), ("id", "42")];
+    assert_eq!(eval(q, &keys, None).as_deref(), Ok("c=42/eu-west-1/42/"));
+    let want = format!("prefix `{q}` uses partition key `id`, which the record does not have");
+    assert_eq!(eval(q, &keys[..1], None), Err(want));
+}
+
+#[test]
+fn error_output_type_is_required_when_used() {
+    let t = "errors/!{firehose:error-output-type}/";
+    let failed = eval(t, &[], Some("processing-failed"));
+    assert_eq!(failed.as_deref(), Ok("errors/processing-failed/"));
+    let want = format!("prefix `{t}` uses !{{firehose:error-output-type}} but none was given");
+    assert_eq!(eval(t, &[], None), Err(want));
+}
+
+#[test]
+fn random_string_stays_until_filled() {
+    let evaluated = eval("!{firehose:random-string}/data/", &[], None).expect("evaluates");
+    assert_eq!(evaluated, "!{firehose:random-string}/data/");
+    assert_eq!(
+        fill_random_string(&evaluated, "5abf82daaa5"),
+        "5abf82daaa5/data/"
+    );
+    let (a, b) = (random_string(), random_string());
+    assert_eq!(a.len(), 11);
+    assert!(
+        a.bytes()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()),
+        "{a}"
+    );
+    assert_ne!(a, b);
+}
+
+#[test]
+fn parse_errors_name_the_expression_and_position() {
+    let table = "
+        a/!{timestamp:H         | unterminated expression `!{timestamp:H` at byte 2: missing `}`
+        !{timestamp:y/!{firehose:random-string} | unterminated expression `!{timestamp:y/` at byte 0: missing `}`
+        x/!{}                   | empty expression `!{}` at byte 2
+        !{foo:bar}              | unknown expression `!{foo:bar}` at byte 0
+        k/!{firehose:nope}      | unknown expression `!{firehose:nope}` at byte 2
+        !{partitionKeyFromQuery:} | expression `!{partitionKeyFromQuery:}` at byte 0 has no value
+        !{timestamp}            | expression `!{timestamp}` at byte 0 has no value
+        !{timestamp:yyyy-Q}     | unsupported letter 'Q' in timestamp pattern `yyyy-Q`
+        !{timestamp:ddd}        | too many 'd' letters in timestamp pattern `ddd`
+        x!{timestamp:'abc}      | unterminated quote in timestamp pattern `'abc`
+    ";
+    for row in rows(table) {
+        let err = PrefixTemplate::parse(row[0]).expect_err(row[0]);
+        assert_eq!(err.to_string(), row[1]);
+    }
+}
+
+fn validate(prefix: &str, error_prefix: &str) -> Result<(), String> {
+    let (prefix, error_prefix) = (parse(prefix), parse(error_prefix));
+    let both =
+        validate_prefix(&prefix).and_then(|()| validate_error_prefix(&prefix, &error_prefix));
+    both.map_err(|e| e.to_string())
+}
+
+#[test]
+fn validation_reports_firehose_messages() {
+    let dynamic = "data/!{timestamp:yyyy}/";
+    let required = "ErrorOutputPrefix can't be null when Prefix contains expressions \
+        (Prefix is `data/!{timestamp:yyyy}/`)";
+    assert_eq!(validate(dynamic, ""), Err(required.into()));
+    let needs_type = "ErrorOutputPrefix must contain !{firehose:error-output-type} when Prefix \
+        contains expressions (ErrorOutputPrefix is `errors/`)";
+    assert_eq!(validate(dynamic, "errors/"), Err(needs_type.into()));
+    // Prefix | ErrorOutputPrefix | start of the error, or `ok`.
+    let table = "
+        data/                 | e/!{timestamp:yyyy}/              | ErrorOutputPrefix expressions must include
+        x/!{firehose:error-output-type}/ | x/                     | Prefix can't contain !{firehose:error-output-type}
+        /data/                |                                   | Prefix and ErrorOutputPrefix must not start with '/'
+        data/!{timestamp:yyyy}/ | /e/!{firehose:error-output-type} | Prefix and ErrorOutputPrefix must not start with '/'
+        data/!{timestamp:yyyy}/ | e/!{firehose:error-output-type}/!{partitionKeyFromLambda:k}/ | ErrorOutputPrefix can't contain partitionKey
+        !{timestamp:yyyy/MM/dd/HH}/ | e/!{firehose:error-output-type}/!{timestamp:yyyy/MM}/ | ok
+        data/                 |                                   | ok
+        data/                 | errors/                           | ok
+    ";
+    for row in rows(table) {
+        match validate(row[0], row[1]) {
+            Ok(()) => assert_eq!(row[2], "ok", "{row:?}"),
+            Err(err) => assert!(err.starts_with(row[2]), "{row:?}: {err}"),
+        }
+    }
+}
