@@ -186,7 +186,7 @@ fn dynamodb_destination_problems_name_their_key() {
     let cases = [
         (
             format!("{base}table = \"orders\"\npartition_key = {{ attribute = \"id\", field = \".id\" }}\n"),
-            "dead_letter: is required for a dynamodb destination",
+            "dead_letter: is required for a dynamodb or opensearch destination",
         ),
         (
             format!("{base}table = \"orders\"\npartition_key = {{ attribute = \"id\", field = \"id\" }}\n[dead_letter]\ntype = \"local\"\npath = \"d\"\n"),
@@ -271,4 +271,42 @@ fn the_kinesis_example_config_validates_with_enhanced_fan_out_by_default() {
         spillway::source::kinesis::ReadMode::EnhancedFanOut
     );
     assert_eq!(settings.consumer_name, "spillway-kinesis-to-lake");
+}
+
+#[test]
+fn opensearch_destination_problems_name_their_key_and_the_example_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "name = \"t\"\n[source]\ntype = \"file\"\npath = \"examples/clickstream\"\n[dead_letter]\ntype = \"local\"\npath = \"d\"\n[destination]\ntype = \"opensearch\"\n";
+    let cases = [
+        (
+            format!("{base}endpoint = \"localhost:9200\"\nindex = \"logs\"\n"),
+            "destination.endpoint: \"localhost:9200\" is not an http:// or https:// URL",
+        ),
+        (
+            format!("{base}endpoint = \"http://h:9200\"\nindex = \"Logs\"\n"),
+            "destination.index: \"Logs\" is not a valid index name",
+        ),
+        (
+            format!("{base}endpoint = \"http://h:9200\"\nindex = \"logs\"\nrotation = \"Daily\"\n"),
+            "destination.rotation: unknown variant `Daily`",
+        ),
+        (
+            format!("{base}endpoint = \"http://h:9200\"\nindex = \"logs\"\ndocument_id = \"id\"\n"),
+            "destination.document_id: is not auto, none or a field path",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let (code, stderr) = validate(dir.path(), &toml);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    let text = std::fs::read_to_string(repo_root().join("examples/opensearch.toml")).unwrap();
+    let config = spillway::config::load_str(&text, &|_| None).unwrap();
+    assert_eq!(
+        config.prefix.source(),
+        "spillway-demo-!{timestamp:yyyy-MM-dd}"
+    );
 }

@@ -13,6 +13,7 @@
 //!   [`local_catalog`] writes them as files, [`s3::glue`] through the Glue API.
 //! - [`s3`]: the S3 store (multipart streaming uploads) and the Glue catalog.
 //! - [`backup`]: the source-record backup (every raw record, gzip NDJSON).
+//! - [`dynamodb`]: the DynamoDB destination; [`opensearch`]: the OpenSearch/Elasticsearch one.
 
 pub mod aws;
 pub mod backup;
@@ -23,6 +24,7 @@ pub mod fs;
 pub mod local_catalog;
 pub mod naming;
 pub mod object;
+pub mod opensearch;
 pub mod retry;
 pub mod s3;
 pub mod sink;

@@ -120,6 +120,7 @@ impl RetryingSink {
                         code: e.code.clone(),
                         message: e.message.clone(),
                         attempts,
+                        destination_fields: Vec::new(),
                     });
                     if class == ErrorClass::Permanent {
                         tracing::warn!(sink = self.inner.name(), error = %e, records = pending.len(), "permanent delivery error; sending records to the dead letter");

@@ -60,6 +60,8 @@ pub struct FailedItem {
     pub message: String,
     /// Attempts made before giving up (filled in by the retrying wrapper).
     pub attempts: u32,
+    /// Destination fields for the error record, e.g. `("esDocumentId", "…")`.
+    pub destination_fields: Vec<(&'static str, String)>,
 }
 
 /// The outcome of delivering a batch: every record is either delivered or in `failed`.

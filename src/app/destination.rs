@@ -13,6 +13,7 @@ use spillway_sinks::dead_letter::{DeadLetter, ObjectDeadLetter};
 use spillway_sinks::dynamodb::{ensure_table, DynamoSink};
 use spillway_sinks::local_catalog::{LocalCatalog, CATALOG_DIR};
 use spillway_sinks::object::ObjectSink;
+use spillway_sinks::opensearch::OpenSearchSink;
 use spillway_sinks::s3::glue::{read_columns, GlueCatalog};
 use spillway_sinks::s3::{
     dynamodb_client, glue_client, s3_client, sdk_config, AwsConnection, S3Options, S3Store,
@@ -57,7 +58,9 @@ pub(super) async fn build(config: &ValidatedConfig) -> anyhow::Result<Destinatio
         connection: match &config.destination {
             DestinationSettings::S3 { connection, .. }
             | DestinationSettings::Dynamodb { connection, .. } => connection.clone(),
-            DestinationSettings::Local { .. } => AwsConnection::default(),
+            DestinationSettings::Local { .. } | DestinationSettings::Opensearch(_) => {
+                AwsConnection::default()
+            }
         },
         config: None,
     };
@@ -93,6 +96,17 @@ pub(super) async fn build(config: &ValidatedConfig) -> anyhow::Result<Destinatio
                 catalog_description: None,
             })
         }
+        DestinationSettings::Opensearch(options) => {
+            let (dead_letter, dead_letter_url) = dead_letter(config, &mut aws, None).await?;
+            Ok(Destination {
+                sink: Arc::new(OpenSearchSink::new((**options).clone())),
+                dead_letter,
+                backup: None,
+                table_url: format!("{} index {}", options.endpoint, config.prefix.source()),
+                dead_letter_url,
+                catalog_description: None,
+            })
+        }
         DestinationSettings::Local { .. } | DestinationSettings::S3 { .. } => {
             build_object(config, &mut aws).await
         }
@@ -120,7 +134,9 @@ async fn build_object(config: &ValidatedConfig, aws: &mut Aws) -> anyhow::Result
                 .with_context(|| format!("cannot create the lake folder {}", root.display()))?;
             (Arc::new(LocalStore::new(root.clone(), "LocalLake")), None)
         }
-        DestinationSettings::Dynamodb { .. } => bail!("not an object destination"),
+        DestinationSettings::Dynamodb { .. } | DestinationSettings::Opensearch(_) => {
+            bail!("not an object destination")
+        }
     };
     let name_start = format!("{}-", config.name);
     match store

@@ -144,6 +144,7 @@ fn deserialize_variant(
         ("destination", "local") => check::<LocalDestinationConfig>(table),
         ("destination", "s3") => check::<S3DestinationConfig>(table),
         ("destination", "dynamodb") => check::<DynamodbDestinationConfig>(table),
+        ("destination", "opensearch") => check::<OpenSearchDestinationConfig>(table),
         ("format", "parquet") => check::<ParquetFormatConfig>(table),
         ("format", "ndjson") => check::<NdjsonFormatConfig>(table),
         ("dead_letter", "local") => check::<LocalDeadLetterConfig>(table),

@@ -150,6 +150,67 @@ pub enum DestinationConfig {
     Local(LocalDestinationConfig),
     S3(S3DestinationConfig),
     Dynamodb(DynamodbDestinationConfig),
+    Opensearch(OpenSearchDestinationConfig),
+}
+
+/// An OpenSearch or Elasticsearch cluster, written with the `_bulk` API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenSearchDestinationConfig {
+    /// Base URL, e.g. `http://127.0.0.1:9200`.
+    pub endpoint: String,
+    /// Index name; the rotation suffix is appended.
+    pub index: String,
+    /// Firehose's index rotation: `NoRotation`, `OneHour`, `OneDay` (default), `OneWeek`,
+    /// `OneMonth` — by arrival time, or by `processing.time_field` when set.
+    #[serde(default)]
+    pub rotation: RotationConfig,
+    /// `auto` (from shard/sequence: a redelivery overwrites), `none` (cluster ids), or a
+    /// jq-like path such as `.event_id`.
+    #[serde(default = "defaults::auto")]
+    pub document_id: String,
+    /// `index` (default) or `create` (a 409 for an existing id counts as delivered).
+    #[serde(default)]
+    pub action: ActionConfig,
+    /// Bulk request size limit.
+    #[serde(default = "defaults::bulk_size")]
+    pub bulk_size: HumanSize,
+    /// Documents per bulk request at most.
+    #[serde(default = "defaults::bulk_documents")]
+    pub bulk_documents: usize,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Firehose ErrorOutputPrefix for the dead letter.
+    #[serde(default)]
+    pub error_output_prefix: Option<String>,
+    #[serde(default = "defaults::retry_duration")]
+    pub retry_duration: HumanDuration,
+    #[serde(default = "defaults::concurrency")]
+    pub concurrency: usize,
+    #[serde(default)]
+    pub buffering: BufferingConfig,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]
+pub enum RotationConfig {
+    NoRotation,
+    OneHour,
+    #[default]
+    OneDay,
+    OneWeek,
+    OneMonth,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionConfig {
+    #[default]
+    Index,
+    Create,
 }
 
 /// A local data lake: a folder of partitioned objects plus a Glue-style file catalog.
@@ -524,6 +585,15 @@ mod defaults {
     }
     pub fn one_second() -> HumanDuration {
         HumanDuration::from_secs(1)
+    }
+    pub fn auto() -> String {
+        "auto".into()
+    }
+    pub fn bulk_size() -> HumanSize {
+        HumanSize(5 << 20)
+    }
+    pub fn bulk_documents() -> usize {
+        10_000
     }
     pub fn sequence_attribute() -> String {
         "_spillway_seq".into()

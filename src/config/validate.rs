@@ -17,6 +17,7 @@ use spillway_formats::prefix::{
 use spillway_formats::schema::TableSchema;
 use spillway_sinks::catalog::CatalogTarget;
 use spillway_sinks::dynamodb::{ItemMapping, KeyField, KeyType, Ordering, TtlField};
+use spillway_sinks::opensearch::OpenSearchOptions;
 use spillway_sinks::retry::RetryPolicy;
 use spillway_sinks::s3::{AwsConnection, Encryption, S3Options, MIN_PART_SIZE};
 
@@ -32,7 +33,9 @@ use crate::pipeline::FlushPolicy;
 use crate::source::kinesis::{KinesisSettings, ReadMode, StartPosition};
 
 mod sections;
-use self::sections::{dynamodb_destination, kinesis_source, local_destination, s3_destination};
+use self::sections::{
+    dynamodb_destination, kinesis_source, local_destination, opensearch_destination, s3_destination,
+};
 
 const MIB: u64 = 1 << 20;
 const DEFAULT_ERROR_PREFIX: &str = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/";
@@ -88,6 +91,7 @@ pub enum DestinationSettings {
         connection: AwsConnection,
         check_bucket: bool,
     },
+    Opensearch(Box<OpenSearchOptions>),
     Dynamodb {
         mapping: Box<ItemMapping>,
         ordering: Ordering,
@@ -223,6 +227,7 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         DestinationConfig::Local(d) => local_destination(d),
         DestinationConfig::S3(d) => s3_destination(d, &mut p),
         DestinationConfig::Dynamodb(d) => dynamodb_destination(d, &mut p),
+        DestinationConfig::Opensearch(d) => opensearch_destination(d, &mut p),
     };
     let prefix_key = common.prefix_key;
 
@@ -315,8 +320,12 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
     }
 
     let dead_letter = match config.dead_letter {
-        None if matches!(destination, DestinationSettings::Dynamodb { .. }) => {
-            p.add("dead_letter", "is required for a dynamodb destination: add [dead_letter] with type = \"local\" and path, or type = \"s3\" and bucket");
+        None if matches!(
+            destination,
+            DestinationSettings::Dynamodb { .. } | DestinationSettings::Opensearch(_)
+        ) =>
+        {
+            p.add("dead_letter", "is required for a dynamodb or opensearch destination: add [dead_letter] with type = \"local\" and path, or type = \"s3\" and bucket");
             DeadLetterTarget::Destination
         }
         None => DeadLetterTarget::Destination,
@@ -351,7 +360,9 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
                 (
                     _,
                     None,
-                    DestinationSettings::S3 { .. } | DestinationSettings::Dynamodb { .. },
+                    DestinationSettings::S3 { .. }
+                    | DestinationSettings::Dynamodb { .. }
+                    | DestinationSettings::Opensearch(_),
                 ) => Some(
                     PathBuf::from(".spillway/checkpoints").join(format!("{}.json", config.name)),
                 ),

@@ -129,7 +129,7 @@ async fn deliver_batch(
             error_code: f.code.clone(),
             error_message: f.message.clone(),
             attempts_made: f.attempts,
-            destination_fields: Vec::new(),
+            destination_fields: f.destination_fields.clone(),
         })
         .collect();
     if !failed.is_empty() {

@@ -25,6 +25,8 @@ pub struct Plan {
     pub content_type: &'static str,
     /// Eligible requests: `(method, path and query) -> bool`; `None`: all.
     pub only: Option<fn(&Method, &str) -> bool>,
+    /// Rewrites the upstream's answer to eligible requests (e.g. partial bulk failures).
+    pub rewrite: Option<fn(Bytes) -> Bytes>,
 }
 
 impl Plan {
@@ -36,6 +38,7 @@ impl Plan {
             body: String::new(),
             content_type: "text/plain",
             only: None,
+            rewrite: None,
         }
     }
 
@@ -47,6 +50,7 @@ impl Plan {
             body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault-proxy</RequestId></Error>".into(),
             content_type: "application/xml",
             only: None,
+            rewrite: None,
         }
     }
 
@@ -58,6 +62,7 @@ impl Plan {
             body: r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#.into(),
             content_type: "application/x-amz-json-1.0",
             only: None,
+            rewrite: None,
         }
     }
 }
@@ -194,7 +199,11 @@ async fn handle(
     match client.request(forward).await {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
-            let body = body.collect().await?.to_bytes();
+            let mut body = body.collect().await?.to_bytes();
+            if let (true, Some(rewrite)) = (eligible, plan.rewrite) {
+                body = rewrite(body);
+                stats.injected.fetch_add(1, Ordering::Relaxed);
+            }
             parts.headers.remove("transfer-encoding");
             parts.headers.remove("content-length");
             Ok(Response::from_parts(parts, Full::new(body)))

@@ -74,6 +74,7 @@ fn failed(index: usize, class: ErrorClass, code: &str, message: String) -> Faile
         code: code.to_string(),
         message,
         attempts: 1,
+        destination_fields: Vec::new(),
     }
 }
 

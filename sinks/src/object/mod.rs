@@ -143,6 +143,7 @@ impl Sink for ObjectSink {
                         code: r.code.to_string(),
                         message: r.message,
                         attempts: 1,
+                        destination_fields: Vec::new(),
                     })
                     .collect(),
                 objects: written.key.into_iter().collect(),
@@ -159,6 +160,7 @@ impl Sink for ObjectSink {
                         code: "Format.EncodeFailed".into(),
                         message: encode_error.to_string(),
                         attempts: 1,
+                        destination_fields: Vec::new(),
                     })
                     .collect(),
                 ..Delivery::default()

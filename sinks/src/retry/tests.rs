@@ -72,6 +72,7 @@ impl Sink for ScriptedSink {
                     code: format!("{class:?}"),
                     message: "scripted".into(),
                     attempts: 0,
+                    destination_fields: Vec::new(),
                 })
                 .collect(),
             ..Delivery::default()

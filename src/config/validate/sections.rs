@@ -2,7 +2,10 @@
 //! S3 and DynamoDB destinations — what each accepts, and the settings every destination
 //! shares (`Common`).
 
+use spillway_sinks::opensearch::{Action, DocumentId};
+
 use super::*;
+use crate::config::{ActionConfig, OpenSearchDestinationConfig, RotationConfig};
 
 pub(super) fn kinesis_source(
     k: KinesisSourceConfig,
@@ -299,6 +302,114 @@ pub(super) fn s3_destination(
             connection,
             check_bucket: d.check_bucket,
         },
+        common,
+        CatalogKind::Glue,
+    )
+}
+
+pub(super) fn opensearch_destination(
+    d: OpenSearchDestinationConfig,
+    p: &mut Problems,
+) -> (DestinationSettings, Common, CatalogKind) {
+    let key = "destination";
+    if !(d.endpoint.starts_with("http://") || d.endpoint.starts_with("https://")) {
+        p.add(
+            format!("{key}.endpoint"),
+            format!("{:?} is not an http:// or https:// URL", d.endpoint),
+        );
+    }
+    if d.endpoint.starts_with("https://") {
+        p.add(
+            format!("{key}.endpoint"),
+            "https is not supported yet; use http:// (TLS with a custom CA is not built)",
+        );
+    }
+    let index_ok = !d.index.is_empty()
+        && !d.index.starts_with(['_', '-', '+'])
+        && d.index.chars().all(|c| {
+            c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || "_-.".contains(c)
+                || c == '!'
+                || c == '{'
+                || c == '}'
+                || c == ':'
+        });
+    if !index_ok {
+        p.add(
+            format!("{key}.index"),
+            format!(
+                "{:?} is not a valid index name (lower case, no leading _ - +)",
+                d.index
+            ),
+        );
+    }
+    let suffix = match d.rotation {
+        RotationConfig::NoRotation => "",
+        RotationConfig::OneHour => "-!{timestamp:yyyy-MM-dd-HH}",
+        RotationConfig::OneDay => "-!{timestamp:yyyy-MM-dd}",
+        RotationConfig::OneWeek => "-!{timestamp:YYYY-'w'ww}",
+        RotationConfig::OneMonth => "-!{timestamp:yyyy-MM}",
+    };
+    let document_id = match d.document_id.as_str() {
+        "auto" => DocumentId::Auto,
+        "none" => DocumentId::None,
+        path => match FieldPath::parse(path) {
+            Ok(path) => DocumentId::Field(path),
+            Err(e) => {
+                p.add(
+                    format!("{key}.document_id"),
+                    format!("is not auto, none or a field path: {e}"),
+                );
+                DocumentId::Auto
+            }
+        },
+    };
+    if d.bulk_size.0 < 1024 || d.bulk_size.0 > 100 * MIB {
+        p.add(
+            format!("{key}.bulk_size"),
+            format!("{} is outside 1 KiB – 100 MiB", d.bulk_size),
+        );
+    }
+    if d.bulk_documents == 0 {
+        p.add(format!("{key}.bulk_documents"), "must be at least 1");
+    }
+    let authorization = match (&d.username, &d.password, &d.api_key) {
+        (None, None, None) => None,
+        (Some(user), Some(password), None) => Some(OpenSearchOptions::basic_auth(user, password)),
+        (None, None, Some(key)) => Some(OpenSearchOptions::api_key(key)),
+        _ => {
+            p.add(
+                format!("{key}.username"),
+                "give username and password together, or api_key alone",
+            );
+            None
+        }
+    };
+    let options = OpenSearchOptions {
+        endpoint: d.endpoint,
+        document_id,
+        action: match d.action {
+            ActionConfig::Index => Action::Index,
+            ActionConfig::Create => Action::Create,
+        },
+        bulk_bytes: d.bulk_size.0 as usize,
+        bulk_documents: d.bulk_documents,
+        authorization,
+    };
+    let common = Common {
+        prefix: Some(format!("{}{suffix}", d.index)),
+        prefix_key: "destination.index",
+        error_output_prefix: d.error_output_prefix,
+        retry_duration: d.retry_duration,
+        concurrency: d.concurrency,
+        buffering: d.buffering,
+        format: None,
+        catalog: None,
+        backup: None,
+    };
+    (
+        DestinationSettings::Opensearch(Box::new(options)),
         common,
         CatalogKind::Glue,
     )

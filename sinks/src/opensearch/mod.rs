@@ -1,0 +1,286 @@
+//! The OpenSearch / Elasticsearch destination: batches are sent with the `_bulk` API, one
+//! request per ≤ `bulk_bytes` and ≤ `bulk_documents`; the batch key is the index name (with
+//! Firehose's rotation suffix already evaluated by the partitioner). Only the items that
+//! failed retryably are retried (the retry policy re-sends just those); 4xx items go to the
+//! dead letter at once as `elasticsearch-failed`, with `esDocumentId` and `esIndexName`.
+//! Deterministic `auto` ids (from shard, sequence and sub-sequence) make a redelivery
+//! overwrite instead of duplicate.
+//!
+//! The HTTP client is hyper's: plain `application/json` / `application/x-ndjson` content types,
+//! which both Elasticsearch 7/8 and OpenSearch 1/2 accept (OpenSearch refuses Elasticsearch's
+//! vendored `compatible-with` media types).
+
+pub mod response;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use md5::{Digest, Md5};
+use spillway_formats::decode::FieldPath;
+use spillway_formats::record::{Batch, ErrorOutputType};
+
+pub use self::response::{classify, Action, ItemOutcome};
+use crate::sink::{Delivery, ErrorClass, FailedItem, Sink, SinkError};
+
+/// How documents get their `_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DocumentId {
+    /// From shard, sequence and sub-sequence: a redelivery overwrites (Firehose's default).
+    Auto,
+    /// Let the cluster choose (a redelivery duplicates).
+    None,
+    /// From a record field.
+    Field(FieldPath),
+}
+
+#[derive(Clone, Debug)]
+pub struct OpenSearchOptions {
+    /// Base URL, e.g. `http://127.0.0.1:9200`.
+    pub endpoint: String,
+    pub document_id: DocumentId,
+    pub action: Action,
+    pub bulk_bytes: usize,
+    pub bulk_documents: usize,
+    /// `Authorization` header value (basic or API key).
+    pub authorization: Option<String>,
+}
+
+impl OpenSearchOptions {
+    pub fn basic_auth(username: &str, password: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+        )
+    }
+
+    pub fn api_key(key: &str) -> String {
+        format!("ApiKey {key}")
+    }
+}
+
+pub struct OpenSearchSink {
+    client: Client<HttpConnector, Full<Bytes>>,
+    options: Arc<OpenSearchOptions>,
+}
+
+impl OpenSearchSink {
+    pub fn new(options: OpenSearchOptions) -> Self {
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        OpenSearchSink {
+            client,
+            options: Arc::new(options),
+        }
+    }
+
+    fn document_id(&self, batch: &Batch, index: usize) -> Result<Option<String>, String> {
+        match &self.options.document_id {
+            DocumentId::None => Ok(None),
+            DocumentId::Auto => {
+                let meta = &batch.records[index].meta;
+                let mut hash = Md5::new();
+                hash.update(meta.shard.as_bytes());
+                hash.update([0x1f]);
+                hash.update(meta.sequence_text().as_bytes());
+                hash.update([0x1f]);
+                hash.update(meta.sub_sequence.unwrap_or(0).to_be_bytes());
+                Ok(Some(
+                    hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+                ))
+            }
+            DocumentId::Field(path) => {
+                let record: serde_json::Value =
+                    serde_json::from_slice(batch.record_data(index)).map_err(|e| e.to_string())?;
+                match path.extract(&record) {
+                    Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+                    Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+                    _ => Err(format!(
+                        "document id field {} is missing or not a string or number",
+                        path.as_str()
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Sends one bulk request for `items` (indices into the batch with their ids).
+    async fn send_bulk(
+        &self,
+        index_name: &str,
+        batch: &Batch,
+        items: &[(usize, Option<String>)],
+        delivery: &mut Delivery,
+    ) -> Result<(), SinkError> {
+        let mut body = Vec::new();
+        for (i, id) in items {
+            let mut meta = serde_json::json!({ "_index": index_name });
+            if let Some(id) = id {
+                meta["_id"] = serde_json::Value::String(id.clone());
+            }
+            let action = serde_json::json!({ self.options.action.as_str(): meta });
+            body.extend_from_slice(action.to_string().as_bytes());
+            body.push(b'\n');
+            body.extend_from_slice(batch.record_data(*i));
+            body.push(b'\n');
+        }
+        let url = format!("{}/_bulk", self.options.endpoint.trim_end_matches('/'));
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(&url)
+            .header("content-type", "application/x-ndjson");
+        if let Some(auth) = &self.options.authorization {
+            request = request.header("authorization", auth);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| SinkError::permanent("Elasticsearch.BadRequest", e.to_string()))?;
+        let response = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            self.client.request(request),
+        )
+        .await
+        .map_err(|_| {
+            SinkError::retryable(
+                "Elasticsearch.Timeout",
+                format!("POST {url} timed out after 60 s"),
+            )
+        })?
+        .map_err(|e| {
+            SinkError::retryable("Elasticsearch.ConnectionFailed", format!("POST {url}: {e}"))
+        })?;
+        let status = response.status();
+        let text = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| {
+                SinkError::retryable("Elasticsearch.BodyRead", format!("POST {url}: {e}"))
+            })?
+            .to_bytes();
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Err(SinkError::retryable(
+                format!("Elasticsearch.Http{}", status.as_u16()),
+                format!("POST {url} answered {status}"),
+            ));
+        }
+        if !status.is_success() {
+            let detail = String::from_utf8_lossy(&text[..text.len().min(500)]).to_string();
+            return Err(SinkError::permanent(
+                format!("Elasticsearch.Http{}", status.as_u16()),
+                format!("POST {url} answered {status}: {detail}"),
+            ));
+        }
+        let outcomes = classify(&text, self.options.action, items.len()).map_err(|e| {
+            SinkError::retryable("Elasticsearch.BadResponse", format!("POST {url}: {e}"))
+        })?;
+        for ((index, id), outcome) in items.iter().zip(outcomes) {
+            let (class, status, error_type, reason) = match outcome {
+                ItemOutcome::Delivered => {
+                    delivery.delivered += 1;
+                    continue;
+                }
+                ItemOutcome::Retry {
+                    status,
+                    error_type,
+                    reason,
+                } => (ErrorClass::Retryable, status, error_type, reason),
+                ItemOutcome::Failed {
+                    status,
+                    error_type,
+                    reason,
+                } => (ErrorClass::Permanent, status, error_type, reason),
+            };
+            delivery.failed.push(item_failure(
+                *index,
+                class,
+                &format!("Elasticsearch.{error_type}"),
+                format!("{status} {error_type}: {reason}"),
+                index_name,
+                id.as_deref(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn item_failure(
+    index: usize,
+    class: ErrorClass,
+    code: &str,
+    message: String,
+    index_name: &str,
+    id: Option<&str>,
+) -> FailedItem {
+    let mut fields = vec![("esIndexName", index_name.to_string())];
+    if let Some(id) = id {
+        fields.push(("esDocumentId", id.to_string()));
+    }
+    FailedItem {
+        index,
+        class,
+        error_type: ErrorOutputType::ElasticsearchFailed,
+        code: code.to_string(),
+        message,
+        attempts: 1,
+        destination_fields: fields,
+    }
+}
+
+#[async_trait]
+impl Sink for OpenSearchSink {
+    fn name(&self) -> &'static str {
+        "Elasticsearch"
+    }
+
+    fn error_output_type(&self) -> ErrorOutputType {
+        ErrorOutputType::ElasticsearchFailed
+    }
+
+    async fn deliver(&self, batch: Arc<Batch>) -> Result<Delivery, SinkError> {
+        let index_name = batch.key.prefix().to_string();
+        let mut delivery = Delivery::default();
+        let mut chunk: Vec<(usize, Option<String>)> = Vec::new();
+        let mut chunk_bytes = 0;
+        for i in 0..batch.len() {
+            match self.document_id(&batch, i) {
+                Ok(id) => {
+                    let size = batch.records[i].range.len() + 64;
+                    if !chunk.is_empty()
+                        && (chunk.len() >= self.options.bulk_documents
+                            || chunk_bytes + size > self.options.bulk_bytes)
+                    {
+                        self.send_bulk(
+                            &index_name,
+                            &batch,
+                            &std::mem::take(&mut chunk),
+                            &mut delivery,
+                        )
+                        .await?;
+                        chunk_bytes = 0;
+                    }
+                    chunk_bytes += size;
+                    chunk.push((i, id));
+                }
+                Err(reason) => delivery.failed.push(item_failure(
+                    i,
+                    ErrorClass::Permanent,
+                    "Elasticsearch.NoDocumentId",
+                    reason,
+                    &index_name,
+                    None,
+                )),
+            }
+        }
+        if !chunk.is_empty() {
+            self.send_bulk(&index_name, &batch, &chunk, &mut delivery)
+                .await?;
+        }
+        Ok(delivery)
+    }
+}

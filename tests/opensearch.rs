@@ -1,0 +1,181 @@
+//! The OpenSearch destination against a real OpenSearch 2.19 node (started by the testbed):
+//! documents indexed into OneDay-rotated indices, type conflicts dead-lettered with their
+//! reason and ids, a redelivery with `auto` ids leaving the count unchanged, and a 429 storm
+//! on 30 % of bulk items (the fault proxy rewrites real bulk answers) ending with every
+//! document indexed exactly once.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use bytes::Bytes;
+use serde_json::Value;
+use support::aws::unique_name;
+use support::fault_proxy::{FaultProxy, Plan};
+use support::*;
+
+fn opensearch_url() -> String {
+    std::env::var("SPILLWAY_OPENSEARCH_URL")
+        .unwrap_or_else(|_| panic!("SPILLWAY_OPENSEARCH_URL is not set: run the suite with scripts/test, which starts OpenSearch"))
+}
+
+/// A plain HTTP/1.0 request (so the answer is not chunked); returns the status and body.
+fn http(method: &str, url: &str, body: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn count(index_pattern: &str) -> u64 {
+    let base = opensearch_url();
+    http("POST", &format!("{base}/{index_pattern}/_refresh"), "");
+    let (status, body) = http("GET", &format!("{base}/{index_pattern}/_count"), "");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["count"]
+        .as_u64()
+        .unwrap()
+}
+
+/// 10,000 log events across midnight, five of them with a latency that is not a number.
+fn logs_with_bad_documents(dir: &Path) -> std::path::PathBuf {
+    let input = gen_events("logs", 10_000, 51, "2024-05-01T23:59:30");
+    let mut lines: Vec<String> = String::from_utf8(input)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for i in [6000, 7000, 8000, 9000, 9999] {
+        let mut doc: Value = serde_json::from_str(&lines[i]).unwrap();
+        doc["latency_ms"] = Value::String("slow".into());
+        lines[i] = doc.to_string();
+    }
+    let path = dir.join("logs.ndjson");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn run(endpoint: &str, index: &str, input: &Path, state: &Path) -> String {
+    let mut cmd = spillway();
+    cmd.args(["run", "--config", "examples/opensearch.toml"])
+        .env("OPENSEARCH_URL", endpoint)
+        .env("SPILLWAY_INDEX", index)
+        .env("SPILLWAY_INPUT", input)
+        .env("SPILLWAY_CHECKPOINT_DIR", state)
+        .env("SPILLWAY_DEAD_LETTER", state.join("dead"));
+    String::from_utf8(run_ok(&mut cmd).stdout).unwrap()
+}
+
+#[test]
+fn documents_are_indexed_by_day_bad_ones_dead_lettered_and_redelivery_does_not_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = logs_with_bad_documents(dir.path());
+    let index = unique_name("logs");
+    let summary = run(&opensearch_url(), &index, &input, dir.path());
+    assert!(
+        summary.contains("delivered 9995") && summary.contains("dead-lettered 5"),
+        "{summary}"
+    );
+
+    // OneDay rotation by event time: the two days the events span, nothing else.
+    let (_, indices) = http(
+        "GET",
+        &format!("{}/_cat/indices/{index}-*?format=json", opensearch_url()),
+        "",
+    );
+    let mut names: Vec<String> = serde_json::from_str::<Value>(&indices)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["index"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [format!("{index}-2024-05-01"), format!("{index}-2024-05-02")]
+    );
+    assert_eq!(count(&format!("{index}-*")), 9995);
+
+    let letters = dead_letters(&dir.path().join("dead"));
+    assert_eq!(letters.len(), 5);
+    for (kind, record) in &letters {
+        assert_eq!(kind, "elasticsearch-failed");
+        assert!(
+            record.error_message.contains("mapper_parsing_exception"),
+            "{}",
+            record.error_message
+        );
+        assert!(record.destination["esIndexName"].starts_with(&index));
+        assert_eq!(record.destination["esDocumentId"].len(), 32);
+        assert!(String::from_utf8(record.raw_bytes().unwrap())
+            .unwrap()
+            .contains("\"slow\""));
+    }
+
+    // Redeliver everything (no checkpoint): `auto` ids overwrite, the count stays.
+    std::fs::remove_file(dir.path().join("opensearch.json")).unwrap();
+    run(&opensearch_url(), &index, &input, dir.path());
+    assert_eq!(count(&format!("{index}-*")), 9995);
+}
+
+/// Marks about 30 % of a real bulk answer's items as rejected with 429.
+fn reject_30_percent(body: Bytes) -> Bytes {
+    let Ok(mut response) = serde_json::from_slice::<Value>(&body) else {
+        return body;
+    };
+    let Some(items) = response["items"].as_array_mut() else {
+        return body;
+    };
+    for item in items.iter_mut() {
+        if fastrand::f64() < 0.3 {
+            if let Some(result) = item.as_object_mut().and_then(|o| o.values_mut().next()) {
+                result["status"] = Value::from(429);
+                result["error"] = serde_json::json!({"type": "es_rejected_execution_exception", "reason": "rejected execution of bulk item (fault proxy)"});
+            }
+        }
+    }
+    response["errors"] = Value::Bool(true);
+    Bytes::from(response.to_string())
+}
+
+#[test]
+fn a_429_storm_on_30_percent_of_items_ends_with_every_document_indexed_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = gen_events("logs", 10_000, 52, "2024-05-01T00:00:00");
+    let path = dir.path().join("logs.ndjson");
+    std::fs::write(&path, &input).unwrap();
+    let index = unique_name("storm");
+    let mut plan = Plan::pass();
+    plan.only = Some(|method, path| method == hyper::Method::POST && path.starts_with("/_bulk"));
+    plan.rewrite = Some(reject_30_percent);
+    let proxy = FaultProxy::start(&opensearch_url(), plan);
+    let summary = run(&proxy.url, &index, &path, dir.path());
+    assert!(
+        summary.contains("delivered 10000") && summary.contains("dead-lettered 0"),
+        "{summary}"
+    );
+    let rewritten = proxy
+        .stats
+        .injected
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(rewritten > 3, "bulk answers rewritten: {rewritten}");
+    let indexed = count(&format!("{index}-*"));
+    println!("ledger[opensearch 429 on 30% of items]: input=10000 indexed={indexed} bulk answers rewritten={rewritten}");
+    assert_eq!(indexed, 10_000, "every document exactly once");
+}
