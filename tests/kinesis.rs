@@ -17,22 +17,25 @@ use spillway_formats::kpl;
 use support::aws::*;
 use support::*;
 
-/// Records numbered `from..to`: every fifth group of 20 goes as one KPL aggregate.
+/// Records numbered `from..to`: every fifth group of 20 goes as one KPL aggregate. A record's
+/// `key` is the Kinesis partition key it travels under (an aggregate's, for its records, as
+/// the KPL aggregates only records bound for the same shard).
 fn make_records(from: usize, to: usize) -> Vec<(String, Vec<u8>)> {
     let mut records = Vec::new();
     let mut n = from;
     while n < to {
         let group_end = (n + 20).min(to);
+        let aggregated = (n / 20) % 5 == 0;
         let users: Vec<(String, Vec<u8>)> = (n..group_end)
             .map(|i| {
-                let key = format!("user-{}", i % 97);
+                let key = format!("user-{}", if aggregated { n } else { i } % 97);
                 (
                     key.clone(),
                     format!(r#"{{"id":"r{i:06}","key":"{key}","n":{i}}}"#).into_bytes(),
                 )
             })
             .collect();
-        if (n / 20) % 5 == 0 {
+        if aggregated {
             let pairs: Vec<(&str, &[u8])> = users
                 .iter()
                 .map(|(k, d)| (k.as_str(), d.as_slice()))
@@ -77,6 +80,27 @@ fn start_with(mode: &str, names: &Names, lake: &Path, extra: &[&str]) -> Child {
     aws_env(&mut cmd, "http://127.0.0.1:9");
     cmd.env_remove("AWS_ENDPOINT_URL");
     cmd.spawn().unwrap()
+}
+
+/// Within every object, the records of each partition key are in the order they were put.
+fn assert_in_order_per_key(lake: &Path) {
+    for file in files_under(&lake.join("kinesis"), ".json") {
+        let mut last: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        for line in std::fs::read_to_string(&file).unwrap().lines() {
+            let record: Value = serde_json::from_str(line).unwrap();
+            let (key, n) = (
+                record["key"].as_str().unwrap().to_string(),
+                record["n"].as_u64().unwrap(),
+            );
+            if let Some(previous) = last.insert(key.clone(), n) {
+                assert!(
+                    previous < n,
+                    "{key}: {n} after {previous} in {}",
+                    file.display()
+                );
+            }
+        }
+    }
 }
 
 /// Every record id in the lake's NDJSON objects.
@@ -189,6 +213,7 @@ async fn delivers_exactly_once_and_resumes_without_gap(mode: &str) {
     let ledger = Ledger::count(&ids(0, 10_000), &delivered(&lake), &[]);
     println!("{}", ledger.line(&format!("kinesis {mode} first run")));
     assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
+    assert_in_order_per_key(&lake);
     let leases = lease_checkpoints(&names.lease_table).await;
     assert_eq!(leases.len(), 2);
     assert!(
