@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use support::*;
 
 fn write_config(dir: &Path, input: &Path, lake: &Path) -> std::path::PathBuf {
@@ -40,16 +39,7 @@ compression = "zstd"
 }
 
 fn input_ids(input: &[u8]) -> Vec<String> {
-    input
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            serde_json::from_slice::<Value>(l).unwrap()["event_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect()
+    ndjson_field(input, "event_id")
 }
 
 fn ledger(ids: &[String], lake: &Path) -> Ledger {

@@ -314,16 +314,7 @@ path = "{dir}/dead"
     assert!(injected >= 30, "the storm happened: {injected} throttled");
     assert!(String::from_utf8_lossy(&out.stdout).contains("dead-lettered 0"));
 
-    let ids: Vec<String> = input
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            serde_json::from_slice::<Value>(l).unwrap()["order_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let ids = ndjson_field(&input, "order_id");
     let stored: Vec<String> = scan_all(&client, &table)
         .await
         .iter()

@@ -182,18 +182,7 @@ fn catalog_describes_exactly_the_files_written() {
         .collect();
     let files = files_under(&lake.join("events"), ".parquet");
     for file in &files {
-        let schema = read_parquet(file)[0].schema();
-        let file_columns: Vec<(String, String)> = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                (
-                    f.name().clone(),
-                    spillway_formats::schema::hive_type_name(f.data_type()).unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(file_columns, catalog_columns, "{}", file.display());
+        assert_eq!(hive_columns(file), catalog_columns, "{}", file.display());
     }
     assert!(catalog_columns.contains(&("ts".into(), "timestamp".into())));
 

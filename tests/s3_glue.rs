@@ -136,18 +136,7 @@ async fn example_delivers_parquet_to_s3_and_registers_exactly_its_partitions_in_
     let local = tempfile::tempdir().unwrap();
     download(&s3, &bucket, "events/", local.path()).await;
     for file in files_under(local.path(), ".parquet") {
-        let schema = read_parquet(&file)[0].schema();
-        let file_columns: Vec<(String, String)> = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                (
-                    f.name().clone(),
-                    spillway_formats::schema::hive_type_name(f.data_type()).unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(file_columns, glue_columns, "{}", file.display());
+        assert_eq!(hive_columns(&file), glue_columns, "{}", file.display());
     }
 
     // DuckDB and pyarrow read the downloaded objects with the Glue column types.
@@ -284,16 +273,7 @@ fn events_file(dir: &Path, count: usize, seed: u64) -> (std::path::PathBuf, Vec<
     let input = gen_events("clickstream", count, seed, "2024-05-01T00:00:00");
     let path = dir.join("events.ndjson");
     std::fs::write(&path, &input).unwrap();
-    let ids = input
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            serde_json::from_slice::<Value>(l).unwrap()["event_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let ids = ndjson_field(&input, "event_id");
     (path, ids)
 }
 

@@ -88,6 +88,36 @@ pub fn gen_events(kind: &str, count: usize, seed: u64, start: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// The string value of `field` in every line of NDJSON `input`.
+pub fn ndjson_field(input: &[u8], field: &str) -> Vec<String> {
+    input
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            serde_json::from_slice::<serde_json::Value>(l).unwrap()[field]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// A Parquet file's columns as (name, Hive type), as a catalog would list them.
+pub fn hive_columns(file: &Path) -> Vec<(String, String)> {
+    let batches = read_parquet(file);
+    batches[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            (
+                f.name().clone(),
+                spillway_formats::schema::hive_type_name(f.data_type()).unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// Every file under `dir` whose name ends with `suffix`, sorted.
 pub fn files_under(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
