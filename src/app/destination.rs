@@ -123,7 +123,12 @@ async fn build_object(config: &ValidatedConfig, aws: &mut Aws) -> anyhow::Result
             let store = S3Store::new(s3_client(aws.config().await, connection), options.clone());
             if *check_bucket {
                 store
-                    .check_bucket()
+                    .check_bucket(
+                        config
+                            .retry
+                            .retry_duration
+                            .min(std::time::Duration::from_secs(60)),
+                    )
                     .await
                     .map_err(|e| anyhow::anyhow!("destination.bucket: {}", e.message))?;
             }

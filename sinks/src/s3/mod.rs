@@ -112,22 +112,43 @@ impl S3Store {
         &self.client
     }
 
-    /// Checks that the bucket exists and is reachable, with a clear error if not.
-    pub async fn check_bucket(&self) -> Result<(), SinkError> {
-        let bucket = &self.options.bucket;
-        self.client
-            .head_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                let mut error = sink_error("S3", "HeadBucket", &format!("s3://{bucket}"), e);
-                if error.message.contains("HTTP 404") {
-                    error.message = format!("bucket {bucket} does not exist (HeadBucket answered 404); create it or fix destination.bucket");
+    /// Checks that the bucket exists and is reachable, with a clear error if not. Throttling
+    /// and 5xx answers are retried with the usual backoff for up to `retry_for`; a missing
+    /// bucket or denied access fails at once.
+    pub async fn check_bucket(&self, retry_for: std::time::Duration) -> Result<(), SinkError> {
+        let policy = crate::retry::RetryPolicy {
+            retry_duration: retry_for,
+            ..Default::default()
+        };
+        let started = tokio::time::Instant::now();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.head_bucket().await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() => {
+                    match policy.next_delay(attempts, started.elapsed(), fastrand::f64()) {
+                        Some(delay) => {
+                            tracing::warn!(error = %e, retry_in = ?delay, "cannot check the bucket yet; retrying");
+                            tokio::time::sleep(delay).await;
+                        }
+                        None => return Err(e),
+                    }
                 }
-                error
-            })
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn head_bucket(&self) -> Result<(), SinkError> {
+        let bucket = &self.options.bucket;
+        self.client.head_bucket().bucket(bucket).send().await.map(|_| ()).map_err(|e| {
+            let mut error = sink_error("S3", "HeadBucket", &format!("s3://{bucket}"), e);
+            if error.message.contains("HTTP 404") {
+                error.message = format!("bucket {bucket} does not exist (HeadBucket answered 404); create it or fix destination.bucket");
+            }
+            error
+        })
     }
 
     fn settings(&self, options: &PutOptions) -> ObjectSettings {
