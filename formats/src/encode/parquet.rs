@@ -106,8 +106,9 @@ impl ParquetEncoder {
     }
 
     fn schema_for(&self, batch: &Batch) -> Result<Arc<TableSchema>, EncodeError> {
-        let SchemaSource::Infer { sample, current } = &self.schema else {
-            return Ok(self.schema().expect("a fixed schema is always known"));
+        let (sample, current) = match &self.schema {
+            SchemaSource::Fixed(schema) => return Ok(schema.clone()),
+            SchemaSource::Infer { sample, current } => (sample, current),
         };
         let sample = (0..batch.len().min(*sample)).map(|i| batch.record_data(i));
         let inferred = match TableSchema::infer(sample) {

@@ -161,16 +161,29 @@ impl DynamoSink {
         chunk: Vec<(usize, HashMap<String, AttributeValue>)>,
         delivery: &mut Delivery,
     ) {
-        let requests: Vec<WriteRequest> = chunk
+        let requests: Result<Vec<WriteRequest>, _> = chunk
             .iter()
             .map(|(_, item)| {
-                let put = PutRequest::builder()
-                    .set_item(Some(item.clone()))
-                    .build()
-                    .expect("an item is set");
-                WriteRequest::builder().put_request(put).build()
+                let put = PutRequest::builder().set_item(Some(item.clone())).build()?;
+                Ok::<_, aws_sdk_dynamodb::error::BuildError>(
+                    WriteRequest::builder().put_request(put).build(),
+                )
             })
             .collect();
+        let requests = match requests {
+            Ok(requests) => requests,
+            Err(e) => {
+                for (index, _) in chunk {
+                    delivery.failed.push(failed(
+                        index,
+                        ErrorClass::Permanent,
+                        "DynamoDB.BadRequest",
+                        e.to_string(),
+                    ));
+                }
+                return;
+            }
+        };
         let result = self
             .client
             .batch_write_item()

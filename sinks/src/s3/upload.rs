@@ -106,10 +106,9 @@ impl S3Writer {
         };
         // Wait for a free slot before taking the buffer: bounds the parts held in memory.
         while upload.in_flight.len() >= self.concurrency {
-            let oldest = upload
-                .in_flight
-                .pop_front()
-                .expect("in_flight is not empty");
+            let Some(oldest) = upload.in_flight.pop_front() else {
+                break;
+            };
             upload.completed.push(join_part(&self.handle, oldest)?);
         }
         let part = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.part_size));
