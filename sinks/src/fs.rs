@@ -15,16 +15,13 @@ pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<bool>,
 ) -> io::Result<bool> {
-    let (dir, temp) = staged_path(path)?;
+    let (_, temp) = staged_path(path)?;
     let result = (|| {
         let mut out = BufWriter::with_capacity(1 << 20, File::create(&temp)?);
         if !write(&mut out)? {
             return Ok(false);
         }
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        fs::rename(&temp, path)?;
-        sync_dir(dir);
+        publish(out, &temp, path)?;
         Ok(true)
     })();
     if !matches!(result, Ok(true)) {
@@ -48,11 +45,16 @@ pub fn staged_path(target: &Path) -> io::Result<(&Path, PathBuf)> {
     Ok((dir, temp))
 }
 
-/// Makes a rename durable (best effort: not every filesystem supports syncing a folder).
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+/// Publishes a staged file: flushes and syncs it, renames it to `target`, and syncs the
+/// folder so the rename is durable (best effort: not every filesystem syncs a folder).
+pub fn publish(file: BufWriter<File>, temp: &Path, target: &Path) -> io::Result<()> {
+    let file = file.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    fs::rename(temp, target)?;
+    if let Some(dir) = target.parent().and_then(|d| File::open(d).ok()) {
+        let _ = dir.sync_all();
     }
+    Ok(())
 }
 
 /// Removes temp files left by a crash under `root`; returns how many were removed.

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use spillway_formats::prefix::PrefixTemplate;
+use spillway_formats::prefix::{PrefixTemplate, TableLayout};
 use spillway_formats::schema::{ColumnSpec, TableSchema};
 
 use crate::catalog::{Catalog, CatalogTarget, TableDefinition};
@@ -22,6 +22,7 @@ pub const CATALOG_DIR: &str = "_catalog";
 pub struct LocalCatalog {
     dir: PathBuf,
     prefix: PrefixTemplate,
+    layout: TableLayout,
     lake_location: String,
     target: CatalogTarget,
     state: Mutex<CatalogState>,
@@ -44,6 +45,7 @@ impl LocalCatalog {
                 .join(CATALOG_DIR)
                 .join(&target.database)
                 .join(&target.table),
+            layout: prefix.table_layout(),
             prefix,
             lake_location: format!("file://{}/", absolute.display()),
             target,
@@ -56,8 +58,8 @@ impl LocalCatalog {
             database: self.target.database.clone(),
             table: self.target.table.clone(),
             columns,
-            partition_columns: self.prefix.table_layout().partition_columns,
-            location: format!("{}{}", self.lake_location, self.prefix.table_layout().root),
+            partition_columns: self.layout.partition_columns.clone(),
+            location: format!("{}{}", self.lake_location, self.layout.root),
         }
     }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::{from_io, ObjectStore, ObjectWriter, PutOptions};
-use crate::fs::{staged_path, sweep_stale_temp_files, write_atomically, TEMP_MARKER};
+use crate::fs::{publish, staged_path, sweep_stale_temp_files, write_atomically, TEMP_MARKER};
 use crate::sink::SinkError;
 
 pub struct LocalStore {
@@ -150,15 +150,6 @@ impl Write for LocalWriter {
 impl ObjectWriter for LocalWriter {
     fn finish(mut self: Box<Self>) -> Result<u64, SinkError> {
         let context = format!("writing {}", self.target.display());
-        let publish = |file: BufWriter<File>, temp: &Path, target: &Path| -> io::Result<()> {
-            let file = file.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            fs::rename(temp, target)?;
-            if let Some(dir) = target.parent().and_then(|d| File::open(d).ok()) {
-                let _ = dir.sync_all();
-            }
-            Ok(())
-        };
         let file = self
             .file
             .take()
