@@ -19,6 +19,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 #[derive(Clone, Debug)]
 pub struct Plan {
     /// Fraction of eligible requests answered with the error instead of being forwarded.
+    /// The failures are evenly spaced over the eligible requests (at 0.3, the 4th, 7th, 10th,
+    /// 14th, …), not drawn at random, so how many a run gets follows from how many requests it
+    /// made, never from luck: a test that asserts the storm happened cannot fail by chance.
     pub error_rate: f64,
     pub status: u16,
     pub body: String,
@@ -70,6 +73,8 @@ impl Plan {
 /// What the proxy saw.
 #[derive(Default)]
 pub struct ProxyStats {
+    /// Requests the plan's `only` matched (whether or not they were failed).
+    pub eligible: AtomicU64,
     pub forwarded: AtomicU64,
     pub injected: AtomicU64,
     /// `METHOD path?query` of every request, in arrival order.
@@ -174,7 +179,12 @@ async fn handle(
         .push(format!("{} {path}", req.method()));
     let plan = plan.lock().unwrap().clone();
     let eligible = plan.only.is_none_or(|f| f(req.method(), &path));
-    if eligible && plan.error_rate > 0.0 && fastrand::f64() < plan.error_rate {
+    if eligible
+        && fails(
+            stats.eligible.fetch_add(1, Ordering::Relaxed),
+            plan.error_rate,
+        )
+    {
         stats.injected.fetch_add(1, Ordering::Relaxed);
         // Drain the body so the client sees a clean answer, not a reset.
         let _ = req.into_body().collect().await;
@@ -183,7 +193,7 @@ async fn handle(
             StatusCode::from_u16(plan.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         response
             .headers_mut()
-            .insert("content-type", "application/xml".parse().unwrap());
+            .insert("content-type", plan.content_type.parse().unwrap());
         return Ok(response);
     }
     let (parts, body) = req.into_parts();
@@ -216,4 +226,10 @@ async fn handle(
             Ok(response)
         }
     }
+}
+
+/// Whether the eligible request numbered `n` (from 0) fails at `rate`: it does when the
+/// running count of failures owed, `floor((n + 1) × rate)`, goes up at `n`.
+fn fails(n: u64, rate: f64) -> bool {
+    ((n + 1) as f64 * rate).floor() > (n as f64 * rate).floor()
 }
