@@ -2,6 +2,7 @@
 //! written straight to the sink's writer, plus the records that did not fit the format.
 //! Sits between the batcher and a sink; CPU-bound, so callers run it off the async runtime.
 
+mod dictionary;
 mod ndjson;
 mod parquet;
 

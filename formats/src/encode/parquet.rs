@@ -13,6 +13,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use super::dictionary::mostly_distinct_columns;
 use super::{EncodeError, EncodeOutcome, Encoder, Rejection};
 use crate::record::{Batch, ErrorOutputType};
 use crate::schema::TableSchema;
@@ -105,6 +106,16 @@ impl ParquetEncoder {
         }
     }
 
+    /// The writer properties for an object whose first decoded rows are `first`: mostly
+    /// distinct columns are written without a dictionary (see [`super::dictionary`]).
+    fn properties_for(&self, first: &RecordBatch) -> WriterProperties {
+        let mut builder = self.properties.clone().into_builder();
+        for column in mostly_distinct_columns(first) {
+            builder = builder.set_column_dictionary_enabled(column, false);
+        }
+        builder.build()
+    }
+
     fn schema_for(&self, batch: &Batch) -> Result<Arc<TableSchema>, EncodeError> {
         let (sample, current) = match &self.schema {
             SchemaSource::Fixed(schema) => return Ok(schema.clone()),
@@ -137,28 +148,36 @@ impl Encoder for ParquetEncoder {
     ) -> Result<EncodeOutcome, EncodeError> {
         let schema = self.schema_for(batch)?.arrow();
         let mut outcome = EncodeOutcome::default();
-        let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(self.properties.clone()))?;
-        let mut start = 0;
-        while start < batch.len() {
+        let mut chunk_starts = (0..batch.len()).step_by(DECODE_CHUNK_ROWS);
+        let mut decode_chunk = |start: usize, decoded: &mut Vec<RecordBatch>| {
             let end = (start + DECODE_CHUNK_ROWS).min(batch.len());
-            let mut decoded = Vec::new();
-            decode_isolating(
-                &schema,
-                batch,
-                start,
-                end,
-                &mut decoded,
-                &mut outcome.rejected,
-            );
-            for rb in decoded {
-                outcome.rows += rb.num_rows();
+            decode_isolating(&schema, batch, start, end, decoded, &mut outcome.rejected);
+        };
+        // Decode until the first rows appear: they decide the writer's dictionary columns.
+        let mut decoded = Vec::new();
+        let mut next = chunk_starts.next();
+        while let (true, Some(start)) = (decoded.is_empty(), next) {
+            decode_chunk(start, &mut decoded);
+            next = chunk_starts.next();
+        }
+        let properties = decoded
+            .first()
+            .map_or_else(|| self.properties.clone(), |rb| self.properties_for(rb));
+        let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(properties))?;
+        let mut rows = 0;
+        loop {
+            for rb in decoded.drain(..) {
+                rows += rb.num_rows();
                 writer.write(&rb)?;
                 if writer.in_progress_size() >= self.row_group_bytes {
                     writer.flush()?;
                 }
             }
-            start = end;
+            let Some(start) = next else { break };
+            decode_chunk(start, &mut decoded);
+            next = chunk_starts.next();
         }
+        outcome.rows = rows;
         writer.close()?;
         Ok(outcome)
     }
