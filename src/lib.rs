@@ -13,6 +13,7 @@
 //! The record model, schemas and encoders live in `spillway-formats`; the `Sink` trait, retry
 //! policy, dead letter and destinations in `spillway-sinks`.
 
+pub mod allocator;
 pub mod app;
 pub mod checkpoint;
 pub mod config;

@@ -45,6 +45,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    spillway::allocator::keep_freed_memory();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
