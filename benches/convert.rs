@@ -47,6 +47,11 @@ fn main() {
         let (scenario, input, level) = (&args[i + 1], Path::new(&args[i + 2]), &args[i + 3]);
         return spillway_engine(scenario, input, level.parse().unwrap(), runs());
     }
+    if !args.iter().any(|a| a == "--bench") {
+        // `cargo test --all-targets` runs bench targets without `--bench`: nothing to time.
+        println!("convert: a benchmark; run it with `cargo bench --bench convert`");
+        return;
+    }
     let wanted = std::env::var("SPILLWAY_BENCH_SCENARIOS").unwrap_or("S1,S2,S3,S4".into());
     let mut rows = Vec::new();
     for (scenario, level) in [("S1", 3), ("S2", 3), ("S3", 3), ("S4", 6), ("S4", 1)] {

@@ -3,6 +3,7 @@
 //! Sits between the batcher and a sink; CPU-bound, so callers run it off the async runtime.
 
 mod dictionary;
+mod json_columns;
 mod ndjson;
 mod parquet;
 

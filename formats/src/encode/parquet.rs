@@ -1,7 +1,8 @@
-//! Parquet encoder: JSON records → Arrow (arrow-json, decoding into the table schema) →
-//! `ArrowWriter`, with row groups cut by encoded bytes. Records that do not fit the schema
-//! (wrong type, not an object) are isolated by bisection and reported as
-//! `format-conversion-failed`; the rest of the batch is written.
+//! Parquet encoder: JSON records → Arrow (the fast path in `json_columns`, or arrow-json when
+//! that gives up; both decode into the table schema) → `ArrowWriter`, with row groups cut by
+//! encoded bytes. Records that do not fit the schema (wrong type, not an object) are isolated
+//! by bisection with arrow-json and reported as `format-conversion-failed`; the rest of the
+//! batch is written.
 
 use std::io::Write;
 use std::sync::{Arc, RwLock};
@@ -14,6 +15,7 @@ use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use super::dictionary::mostly_distinct_columns;
+use super::json_columns;
 use super::{EncodeError, EncodeOutcome, Encoder, Rejection};
 use crate::record::{Batch, ErrorOutputType};
 use crate::schema::TableSchema;
@@ -149,9 +151,21 @@ impl Encoder for ParquetEncoder {
         let schema = self.schema_for(batch)?.arrow();
         let mut outcome = EncodeOutcome::default();
         let mut chunk_starts = (0..batch.len()).step_by(DECODE_CHUNK_ROWS);
+        // Once the fast path gives up on a chunk, the rest of this batch goes to arrow-json
+        // directly: a batch whose records it cannot take would otherwise be parsed twice.
+        let mut fast_path = true;
         let mut decode_chunk = |start: usize, decoded: &mut Vec<RecordBatch>| {
             let end = (start + DECODE_CHUNK_ROWS).min(batch.len());
-            decode_isolating(&schema, batch, start, end, decoded, &mut outcome.rejected);
+            let fast = fast_path
+                .then(|| json_columns::decode(&schema, batch, start, end))
+                .flatten();
+            fast_path = fast.is_some();
+            match fast {
+                Some(rows) => decoded.push(rows),
+                None => {
+                    decode_isolating(&schema, batch, start, end, decoded, &mut outcome.rejected)
+                }
+            }
         };
         // Decode until the first rows appear: they decide the writer's dictionary columns.
         let mut decoded = Vec::new();
