@@ -386,4 +386,51 @@ mod tests {
         assert_eq!(read_back(out)[0].num_columns(), 3);
         assert_eq!(encoder.extension(), ".snappy.parquet");
     }
+
+    #[test]
+    fn mostly_distinct_columns_are_written_without_a_dictionary() {
+        let col = |name: &str, t: &str| ColumnSpec {
+            name: name.into(),
+            hive_type: t.into(),
+        };
+        let columns = [
+            col("id", "string"),
+            col("kind", "string"),
+            col("items", "array<struct<sku:string,qty:int>>"),
+        ];
+        let schema = SchemaSource::Fixed(Arc::new(TableSchema::from_columns(&columns).unwrap()));
+        let encoder = ParquetEncoder::new(schema, ParquetCompression::Snappy, 1 << 20).unwrap();
+        let lines: Vec<String> = (0..2000)
+            .map(|i| {
+                format!(
+                    r#"{{"id":"id-{i}","kind":"{}","items":[{{"sku":"SKU-{i}","qty":{}}}]}}"#,
+                    ["view", "click"][i % 2],
+                    i % 3
+                )
+            })
+            .collect();
+        let b = batch(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut out = Vec::new();
+        encoder.encode(&b, &mut out).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(out)).unwrap();
+        let row_group = &reader.metadata().row_groups()[0];
+        let with_dictionary: Vec<(String, bool)> = row_group
+            .columns()
+            .iter()
+            .map(|c| {
+                let path = c.column_path().string();
+                (path, c.dictionary_page_offset().is_some())
+            })
+            .collect();
+        assert_eq!(
+            with_dictionary,
+            [
+                ("id".to_string(), false),
+                ("kind".to_string(), true),
+                // Lists keep the default: the orders bench (S3) came out 8 % larger without.
+                ("items.list.element.sku".to_string(), true),
+                ("items.list.element.qty".to_string(), true),
+            ]
+        );
+    }
 }
