@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use spillway::app::{self, RunOptions};
 use spillway::config::{self, ConfigError};
+use spillway::source::dead_letters::RedriveFilter;
 use tokio::sync::watch;
 
 #[derive(Parser)]
@@ -37,6 +38,22 @@ enum Command {
         #[arg(long)]
         metrics_listen: Option<std::net::SocketAddr>,
     },
+    /// Send the stream's dead-lettered records through the destination again (the config's
+    /// dead letter is read; records that fail again are dead-lettered with attemptsMade added
+    /// up). The dead-letter objects read are kept.
+    Redrive {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only these error-output types (e.g. `s3-failed`); repeatable. Default: all.
+        #[arg(long = "error-type")]
+        error_types: Vec<String>,
+        /// Only records whose last attempt ended at or after this time (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        since: Option<i64>,
+        /// Only records whose last attempt ended before this time (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<i64>,
+    },
     /// Load and validate a config without running it; print every problem.
     Validate {
         #[arg(long, short)]
@@ -54,16 +71,29 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (path, serve, listen) = match cli.command {
+    let (path, serve, listen, redrive) = match cli.command {
         Command::Validate { config } => return validate(&config),
         Command::Run {
             config,
             metrics_listen,
-        } => (config, false, metrics_listen),
+        } => (config, false, metrics_listen, None),
         Command::Serve {
             config,
             metrics_listen,
-        } => (config, true, metrics_listen),
+        } => (config, true, metrics_listen, None),
+        Command::Redrive {
+            config,
+            error_types,
+            since,
+            until,
+        } => {
+            let filter = RedriveFilter {
+                error_types,
+                since_ms: since,
+                until_ms: until,
+            };
+            (config, false, None, Some(filter))
+        }
     };
     let config = match config::load(&path) {
         Ok(config) => config,
@@ -74,6 +104,7 @@ fn main() -> ExitCode {
         metrics_listen: listen.or(config.metrics_listen).or(default_listen),
         progress: true,
         serve,
+        redrive,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,6 +137,13 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// An RFC 3339 time as ms since the epoch.
+fn parse_time(text: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time (e.g. 2024-05-01T00:00:00Z): {e}"))
 }
 
 fn validate(path: &std::path::Path) -> ExitCode {

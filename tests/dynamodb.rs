@@ -228,6 +228,7 @@ async fn shuffled_arrival_and_a_redelivered_batch_converge_on_the_newest_version
                     sequence_number: None,
                     sub_sequence: None,
                     arrival_ms: 0,
+                    prior_attempts: 0,
                 };
                 batch.push(json.as_bytes(), meta);
             }

@@ -86,6 +86,7 @@ fn records(n: usize, size: usize, first_position: u64) -> Vec<Record> {
                 sequence_number: None,
                 sub_sequence: None,
                 arrival_ms: 0,
+                prior_attempts: 0,
             },
         })
         .collect()

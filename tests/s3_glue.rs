@@ -609,3 +609,74 @@ async fn the_schema_can_come_from_an_existing_glue_table() {
     }
     assert_eq!(rows, 5000);
 }
+
+/// Issue 7's scenario 2: the destination is down for longer than the retry budget, so every
+/// record goes to the dead letter; a redrive while it is still down dead-letters them again
+/// with the attempts added up; once it is back, a redrive of the newer dead letters delivers
+/// every record exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outage_longer_than_the_retry_budget_is_dead_lettered_then_redriven_to_completion() {
+    let moto = moto_url();
+    let s3 = s3(&moto).await;
+    let bucket = unique_name("spillway-redrive");
+    create_bucket(&s3, &bucket).await;
+    let proxy = FaultProxy::start(&moto, Plan::s3_slow_down(1.0));
+    let dir = tempfile::tempdir().unwrap();
+    let (input, ids) = events_file(dir.path(), 3_000, 33);
+    let dead = dir.path().join("dead");
+    let config = fault_config(dir.path(), &input, &bucket, "check_bucket = false");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("retry_duration = \"60s\"", "retry_duration = \"2s\"")
+        + &format!("[dead_letter]\ntype = \"local\"\npath = {dead:?}\n");
+    std::fs::write(&config, text).unwrap();
+    let spillway_with = |args: &[&str]| {
+        let mut cmd = spillway();
+        cmd.args(args).arg("--config").arg(&config);
+        aws_env(&mut cmd, &proxy.url);
+        String::from_utf8_lossy(&run_ok(&mut cmd).stdout).into_owned()
+    };
+
+    // 1. The outage outlasts the retry budget: everything is dead-lettered.
+    let summary = spillway_with(&["run"]);
+    assert!(summary.contains("delivered 0"), "{summary}");
+    let first = dead_letters(&dead);
+    let ledger = Ledger::count(&ids, &[], &ids_in_dead_letter(&first));
+    println!("{}", ledger.line("s3 down past the retry budget"));
+    assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
+    let first_attempts = first[0].1.attempts_made;
+    assert!(
+        first_attempts >= 2,
+        "retried before giving up: {first_attempts}"
+    );
+
+    // 2. A redrive while it is still down: dead-lettered again, attempts added up.
+    std::thread::sleep(Duration::from_millis(1100));
+    let second_started = chrono::Utc::now();
+    let summary = spillway_with(&["redrive", "--error-type", "s3-failed"]);
+    assert!(
+        summary.contains("redrive:     3000 records") && summary.contains("dead-lettered 3000"),
+        "{summary}"
+    );
+    let since = second_started.to_rfc3339();
+    let second: Vec<_> = dead_letters(&dead)
+        .into_iter()
+        .filter(|(_, r)| r.attempt_ending_timestamp >= second_started.timestamp_millis())
+        .collect();
+    assert_eq!(second.len(), 3000);
+    assert!(second
+        .iter()
+        .all(|(_, r)| r.attempts_made > first_attempts && r.error_code == "S3.SlowDown"));
+
+    // 3. It is back: redriving the newer dead letters delivers every record once.
+    proxy.set_plan(Plan::pass());
+    let summary = spillway_with(&["redrive", "--since", &since]);
+    assert!(
+        summary.contains("redrive:     3000 records")
+            && summary.contains("3000 outside the time range"),
+        "{summary}"
+    );
+    let ledger = Ledger::count(&ids, &delivered_event_ids(&s3, &bucket).await, &[]);
+    println!("{}", ledger.line("redrive after the outage"));
+    assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
+}

@@ -98,6 +98,7 @@ async fn a_24_mib_object_uploads_in_5_parts_within_two_parts_of_memory() {
             sequence_number: None,
             sub_sequence: None,
             arrival_ms: 0,
+            prior_attempts: 0,
         };
         batch.push(record.as_bytes(), meta);
     }

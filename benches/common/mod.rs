@@ -108,6 +108,7 @@ pub fn meta_at(shard: &Arc<str>, position: u64) -> RecordMeta {
         sequence_number: None,
         sub_sequence: None,
         arrival_ms: 0,
+        prior_attempts: 0,
     }
 }
 

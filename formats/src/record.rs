@@ -26,6 +26,9 @@ pub struct RecordMeta {
     pub sub_sequence: Option<u32>,
     /// When the record arrived, in milliseconds since the Unix epoch (UTC).
     pub arrival_ms: i64,
+    /// Delivery attempts made before this run: a redriven dead letter's `attemptsMade`, so a
+    /// record that fails again is dead-lettered with the attempts of both runs.
+    pub prior_attempts: u32,
 }
 
 impl RecordMeta {
@@ -175,6 +178,7 @@ mod tests {
             sequence_number: None,
             sub_sequence: None,
             arrival_ms: 1000 + position as i64,
+            prior_attempts: 0,
         }
     }
 

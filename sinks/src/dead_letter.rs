@@ -44,7 +44,8 @@ pub struct ErrorRecord {
 impl ErrorRecord {
     pub fn from_failed(record: &FailedRecord, ending_ms: i64) -> Self {
         ErrorRecord {
-            attempts_made: record.attempts_made,
+            // A redriven record counts the attempts of the runs before this one too.
+            attempts_made: record.attempts_made + record.meta.prior_attempts,
             arrival_timestamp: record.meta.arrival_ms,
             error_code: record.error_code.clone(),
             error_message: record.error_message.clone(),
@@ -162,6 +163,7 @@ mod tests {
                 sequence_number: None,
                 sub_sequence: None,
                 arrival_ms: 1_714_521_600_000,
+                prior_attempts: 0,
             },
             error_type: ErrorOutputType::ProcessingFailed,
             error_code: "Decode.InvalidJson".into(),

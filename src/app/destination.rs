@@ -31,6 +31,10 @@ use crate::config::{
 pub(super) struct Destination {
     pub sink: Arc<dyn Sink>,
     pub dead_letter: Arc<dyn DeadLetter>,
+    /// Where the dead letter's objects are, and the error prefix's fixed root in it: what
+    /// `spillway redrive` reads back.
+    pub dead_letter_store: Arc<dyn ObjectStore>,
+    pub dead_letter_root: String,
     pub backup: Option<Arc<SourceBackup>>,
     /// Where delivered data is, for people: a folder, `s3://…`, or a DynamoDB table.
     pub table_url: String,
@@ -86,24 +90,28 @@ pub(super) async fn build(config: &ValidatedConfig) -> anyhow::Result<Destinatio
                     .context("destination.create_table")?;
             }
             let sink = DynamoSink::new(client, (**mapping).clone(), *ordering, *write_concurrency);
-            let (dead_letter, dead_letter_url) = dead_letter(config, &mut aws, None).await?;
+            let dead = dead_letter(config, &mut aws, None).await?;
             Ok(Destination {
                 sink: Arc::new(sink),
-                dead_letter,
+                dead_letter: dead.writer,
+                dead_letter_store: dead.store,
+                dead_letter_root: dead.root,
                 backup: None,
                 table_url: format!("DynamoDB table {}", config.prefix.source()),
-                dead_letter_url,
+                dead_letter_url: dead.url,
                 catalog_description: None,
             })
         }
         DestinationSettings::Opensearch(options) => {
-            let (dead_letter, dead_letter_url) = dead_letter(config, &mut aws, None).await?;
+            let dead = dead_letter(config, &mut aws, None).await?;
             Ok(Destination {
                 sink: Arc::new(OpenSearchSink::new((**options).clone())),
-                dead_letter,
+                dead_letter: dead.writer,
+                dead_letter_store: dead.store,
+                dead_letter_root: dead.root,
                 backup: None,
                 table_url: format!("{} index {}", options.endpoint, config.prefix.source()),
-                dead_letter_url,
+                dead_letter_url: dead.url,
                 catalog_description: None,
             })
         }
@@ -230,7 +238,7 @@ async fn build_object(config: &ValidatedConfig, aws: &mut Aws) -> anyhow::Result
         None => bail!("an object destination needs a format"),
     };
 
-    let (dead_letter, dead_letter_url) = dead_letter(config, aws, Some(store.clone())).await?;
+    let dead = dead_letter(config, aws, Some(store.clone())).await?;
     let backup = config.backup_prefix.as_ref().map(|prefix| {
         Arc::new(SourceBackup::new(
             store.clone(),
@@ -242,12 +250,22 @@ async fn build_object(config: &ValidatedConfig, aws: &mut Aws) -> anyhow::Result
     let sink = ObjectSink::new(store, config.name.clone(), encoder, catalog);
     Ok(Destination {
         sink: Arc::new(sink),
-        dead_letter,
+        dead_letter: dead.writer,
+        dead_letter_store: dead.store,
+        dead_letter_root: dead.root,
         backup,
         table_url,
-        dead_letter_url,
+        dead_letter_url: dead.url,
         catalog_description,
     })
+}
+
+/// The dead letter's writer, store, root in the store, and URL.
+struct DeadLetterParts {
+    writer: Arc<dyn DeadLetter>,
+    store: Arc<dyn ObjectStore>,
+    root: String,
+    url: String,
 }
 
 /// The dead letter and where it is; `destination_store` serves `DeadLetterTarget::Destination`.
@@ -255,7 +273,7 @@ async fn dead_letter(
     config: &ValidatedConfig,
     aws: &mut Aws,
     destination_store: Option<Arc<dyn ObjectStore>>,
-) -> anyhow::Result<(Arc<dyn DeadLetter>, String)> {
+) -> anyhow::Result<DeadLetterParts> {
     let store: Arc<dyn ObjectStore> = match (&config.dead_letter, destination_store) {
         (DeadLetterTarget::Destination, Some(store)) => store,
         (DeadLetterTarget::Destination, None) => {
@@ -280,13 +298,15 @@ async fn dead_letter(
             ))
         }
     };
-    let url = store.url(&config.error_prefix.table_layout().root);
-    Ok((
-        Arc::new(ObjectDeadLetter::new(
-            store,
+    let root = config.error_prefix.table_layout().root;
+    Ok(DeadLetterParts {
+        writer: Arc::new(ObjectDeadLetter::new(
+            store.clone(),
             config.error_prefix.clone(),
             config.name.clone(),
         )),
-        url,
-    ))
+        url: store.url(&root),
+        store,
+        root,
+    })
 }

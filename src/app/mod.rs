@@ -23,6 +23,7 @@ use crate::checkpoint::{
 use crate::config::{FormatSettings, SourceSettings, ValidatedConfig};
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Deliverer, Partitioner, Pipeline, StopReason};
+use crate::source::dead_letters::{DeadLetterSource, RedriveFilter, RedriveStats};
 use crate::source::file::{read_inputs, FileSourceStats};
 use crate::source::kinesis::KinesisSource;
 use crate::source::SourceMessage;
@@ -42,6 +43,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Keep running (serving metrics) after the input ends, until shutdown.
     pub serve: bool,
+    /// Read the dead letter back instead of the configured source (`spillway redrive`).
+    pub redrive: Option<RedriveFilter>,
 }
 
 /// What a run did.
@@ -55,6 +58,8 @@ pub struct RunSummary {
     pub dead_lettered: u64,
     pub objects: u64,
     pub source: FileSourceStats,
+    /// What a redrive read, when this run was one.
+    pub redrive: Option<RedriveStats>,
     /// Where the table's objects are: a folder or `s3://bucket/prefix`.
     pub table_url: String,
     pub dead_letter_url: String,
@@ -99,7 +104,26 @@ pub async fn run(
     }
 
     let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_CHUNKS);
-    let (store, source, checkpoint_every) = start_source(&config, tx, metrics.clone()).await?;
+    let redrive_stats = Arc::new(Mutex::new(RedriveStats::default()));
+    let (store, source, checkpoint_every) = match &options.redrive {
+        Some(filter) => {
+            let source = DeadLetterSource {
+                store: destination.dead_letter_store.clone(),
+                root: destination.dead_letter_root.clone(),
+                filter: filter.clone(),
+                stats: redrive_stats.clone(),
+            };
+            let objects = source.objects().await?;
+            tracing::info!(objects = objects.len(), from = %destination.dead_letter_url, "redriving dead letters");
+            let task = tokio::spawn(async move {
+                source.run(objects, tx).await?;
+                Ok(FileSourceStats::default())
+            });
+            // Nothing to checkpoint: the dead letter is read whole each time.
+            (None, task, CHECKPOINT_EVERY)
+        }
+        None => start_source(&config, tx, metrics.clone()).await?,
+    };
 
     let progress = options
         .progress
@@ -168,6 +192,12 @@ pub async fn run(
         dead_lettered: Metrics::get(&metrics.dead_lettered_records),
         objects: Metrics::get(&metrics.objects_written),
         source: source_stats,
+        redrive: options.redrive.is_some().then(|| {
+            redrive_stats
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        }),
         query: query_hint(&destination.table_url, config.format.as_ref()),
         table_url: destination.table_url,
         dead_letter_url: destination.dead_letter_url,
@@ -326,6 +356,12 @@ impl RunSummary {
             out.push_str(&format!(
                 "  resumed:     skipped {:.1} MiB already delivered by an earlier run (checkpoint)\n",
                 self.source.resumed_bytes as f64 / 1048576.0
+            ));
+        }
+        if let Some(redrive) = &self.redrive {
+            out.push_str(&format!(
+                "  redrive:     {} records from {} dead-letter objects ({} outside the time range, {} unreadable lines); the objects are kept\n",
+                redrive.records, redrive.objects, redrive.skipped, redrive.unreadable
             ));
         }
         out.push_str(&format!("  table:       {}\n", self.table_url));

@@ -148,6 +148,7 @@ mod tests {
             sequence_number: Some(Arc::from(format!("seq-{position}"))),
             sub_sequence: None,
             arrival_ms: 0,
+            prior_attempts: 0,
         }
     }
 

@@ -82,6 +82,7 @@ mod tests {
                 sequence_number: None,
                 sub_sequence: None,
                 arrival_ms,
+                prior_attempts: 0,
             },
         }
     }

@@ -186,6 +186,7 @@ impl Chunk {
                     sequence_number: None,
                     sub_sequence: None,
                     arrival_ms,
+                    prior_attempts: 0,
                 },
             })
             .collect()

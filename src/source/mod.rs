@@ -4,6 +4,7 @@
 //!
 //! [`Record`]: spillway_formats::record::Record
 
+pub mod dead_letters;
 pub mod file;
 pub mod kinesis;
 

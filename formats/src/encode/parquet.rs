@@ -288,6 +288,7 @@ mod tests {
                 sequence_number: None,
                 sub_sequence: None,
                 arrival_ms: 0,
+                prior_attempts: 0,
             };
             b.push(line.as_bytes(), meta);
         }

@@ -89,6 +89,7 @@ fn batch(n: u64) -> Arc<Batch> {
             sequence_number: None,
             sub_sequence: None,
             arrival_ms: 0,
+            prior_attempts: 0,
         };
         b.push(b"{}", meta);
     }

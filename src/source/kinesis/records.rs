@@ -106,6 +106,7 @@ impl ShardCursor {
             sequence_number: Some(sequence),
             sub_sequence,
             arrival_ms,
+            prior_attempts: 0,
         }
     }
 

@@ -1,0 +1,221 @@
+//! The redrive source (`spillway redrive`): reads Firehose error records back from a stream's
+//! dead letter (a local folder or S3, wherever the config puts it), decodes each `rawData`,
+//! and sends the original records through the pipeline again. Each record keeps its arrival
+//! time (so time-partitioned prefixes land where they would have) and carries its
+//! `attemptsMade`, so a record that fails again is dead-lettered with the attempts added up.
+//!
+//! The objects to read are listed once, before anything is sent, so the dead letters this
+//! run writes are never read back by it. The originals are kept: redriving is at-least-once,
+//! and idempotent destinations (`auto` document ids, DynamoDB keys) absorb a second redrive.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use spillway_formats::record::{Record, RecordMeta};
+use spillway_sinks::dead_letter::ErrorRecord;
+use spillway_sinks::store::ObjectStore;
+use tokio::sync::mpsc;
+
+use super::SourceMessage;
+
+/// Records sent to the pipeline per message.
+const CHUNK_RECORDS: usize = 500;
+
+/// Which dead letters to redrive.
+#[derive(Clone, Debug, Default)]
+pub struct RedriveFilter {
+    /// Error-output types (`processing-failed`, `s3-failed`, …) to take; empty: all. Matched
+    /// against the object key's path segments, where the error prefix puts the type.
+    pub error_types: Vec<String>,
+    /// Only records whose last attempt ended at or after this (ms since the epoch).
+    pub since_ms: Option<i64>,
+    /// Only records whose last attempt ended before this.
+    pub until_ms: Option<i64>,
+}
+
+/// What a redrive read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedriveStats {
+    pub objects: usize,
+    pub records: u64,
+    /// Records outside the time range, left alone.
+    pub skipped: u64,
+    /// Lines that are not error records (or whose `rawData` is not base64): reported, kept.
+    pub unreadable: u64,
+}
+
+/// The dead letter to read: its store and the error prefix's fixed root.
+pub struct DeadLetterSource {
+    pub store: Arc<dyn ObjectStore>,
+    pub root: String,
+    pub filter: RedriveFilter,
+    pub stats: Arc<Mutex<RedriveStats>>,
+}
+
+impl DeadLetterSource {
+    /// The dead-letter objects this redrive reads, listed now.
+    pub async fn objects(&self) -> anyhow::Result<Vec<String>> {
+        let keys = self.store.list(&self.root).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot list the dead letter at {}: {e}",
+                self.store.url(&self.root)
+            )
+        })?;
+        Ok(keys
+            .into_iter()
+            .filter(|key| key.ends_with(".json"))
+            .filter(|key| {
+                self.filter.error_types.is_empty()
+                    || key
+                        .split('/')
+                        .any(|segment| self.filter.error_types.iter().any(|t| t == segment))
+            })
+            .collect())
+    }
+
+    /// Reads `objects` and sends their records; returns when all are sent.
+    pub async fn run(
+        self,
+        objects: Vec<String>,
+        tx: mpsc::Sender<SourceMessage>,
+    ) -> anyhow::Result<()> {
+        for key in objects {
+            let body = self.store.get(&key).await.map_err(|e| {
+                anyhow::anyhow!("cannot read dead letter {}: {e}", self.store.url(&key))
+            })?;
+            let records = self.records_of(&key, &body);
+            self.stats.lock().unwrap_or_else(|p| p.into_inner()).objects += 1;
+            for chunk in records.chunks(CHUNK_RECORDS) {
+                if tx
+                    .send(SourceMessage::Records(chunk.to_vec()))
+                    .await
+                    .is_err()
+                {
+                    return Ok(()); // the pipeline stopped (shutdown)
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The records of one dead-letter object that pass the filter.
+    fn records_of(&self, key: &str, body: &[u8]) -> Vec<Record> {
+        let shard: Arc<str> = Arc::from(format!("redrive/{key}"));
+        let mut records = Vec::new();
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        for (line_number, line) in body.split(|b| *b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let parsed = serde_json::from_slice::<ErrorRecord>(line)
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.raw_bytes().map(|raw| (r, raw)).map_err(|e| e.to_string()));
+            let (error, raw) = match parsed {
+                Ok(parsed) => parsed,
+                Err(reason) => {
+                    tracing::warn!(key, line = line_number + 1, %reason, "not an error record; kept, not redriven");
+                    stats.unreadable += 1;
+                    continue;
+                }
+            };
+            let ended = error.attempt_ending_timestamp;
+            let in_range = self.filter.since_ms.is_none_or(|since| ended >= since)
+                && self.filter.until_ms.is_none_or(|until| ended < until);
+            if !in_range {
+                stats.skipped += 1;
+                continue;
+            }
+            stats.records += 1;
+            records.push(Record {
+                data: Bytes::from(raw),
+                meta: RecordMeta {
+                    shard: shard.clone(),
+                    position: line_number as u64 + 1,
+                    sequence_number: Some(Arc::from(error.sequence_number.as_str())),
+                    sub_sequence: error.sub_sequence_number,
+                    arrival_ms: error.arrival_timestamp,
+                    prior_attempts: error.attempts_made,
+                },
+            });
+        }
+        records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spillway_sinks::store::LocalStore;
+
+    fn error_line(raw: &str, attempts: u32, ended_ms: i64) -> String {
+        let record = ErrorRecord {
+            attempts_made: attempts,
+            arrival_timestamp: 1_714_521_600_000,
+            error_code: "S3.SlowDown".into(),
+            error_message: "slow down".into(),
+            attempt_ending_timestamp: ended_ms,
+            raw_data: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw),
+            sequence_number: "42".into(),
+            sub_sequence_number: None,
+            shard_id: "events.ndjson".into(),
+            destination: Default::default(),
+        };
+        serde_json::to_string(&record).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_the_chosen_types_keeps_arrival_and_attempts_and_reports_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |key: &str, lines: &[String]| {
+            let path = dir.path().join(key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, lines.join("\n") + "\n").unwrap();
+        };
+        write(
+            "errors/s3-failed/2024/a.json",
+            &[
+                error_line(r#"{"n":1}"#, 3, 1_000),
+                "not an error record".into(),
+                error_line(r#"{"n":2}"#, 5, 9_000),
+            ],
+        );
+        write(
+            "errors/processing-failed/2024/b.json",
+            &[error_line(r#"{"n":3}"#, 1, 1_000)],
+        );
+        let stats = Arc::new(Mutex::new(RedriveStats::default()));
+        let source = DeadLetterSource {
+            store: Arc::new(LocalStore::new(dir.path().to_path_buf(), "LocalLake")),
+            root: "errors/".into(),
+            filter: RedriveFilter {
+                error_types: vec!["s3-failed".into()],
+                since_ms: None,
+                until_ms: Some(5_000),
+            },
+            stats: stats.clone(),
+        };
+        let objects = source.objects().await.unwrap();
+        assert_eq!(objects, ["errors/s3-failed/2024/a.json"]);
+        let (tx, mut rx) = mpsc::channel(4);
+        source.run(objects, tx).await.unwrap();
+        let Some(SourceMessage::Records(records)) = rx.recv().await else {
+            panic!("records expected");
+        };
+        assert!(rx.recv().await.is_none());
+        assert_eq!(records.len(), 1);
+        assert_eq!(&records[0].data[..], br#"{"n":1}"#);
+        assert_eq!(records[0].meta.prior_attempts, 3);
+        assert_eq!(records[0].meta.arrival_ms, 1_714_521_600_000);
+        assert_eq!(records[0].meta.sequence_number.as_deref(), Some("42"));
+        let stats = stats.lock().unwrap().clone();
+        assert_eq!(
+            stats,
+            RedriveStats {
+                objects: 1,
+                records: 1,
+                skipped: 1,
+                unreadable: 1
+            }
+        );
+    }
+}
