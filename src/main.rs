@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use spillway::app::{self, RunOptions};
+use spillway::app::{self, ReadBackOptions, RunOptions};
 use spillway::config::{self, ConfigError};
-use spillway::source::dead_letters::RedriveFilter;
+use spillway::source::read_back::{ReadBack, RedriveFilter, TimeRange};
 use tokio::sync::watch;
 
 #[derive(Parser)]
@@ -54,6 +54,22 @@ enum Command {
         #[arg(long, value_parser = parse_time)]
         until: Option<i64>,
     },
+    /// Send the raw source-record backup through the destination again (the config's own
+    /// backup, or --from): rebuild a destination, or fill a new one, without the stream.
+    Replay {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// A folder or s3://bucket/prefix holding backup objects (`*.json.gz`); default: the
+        /// config's `[destination.backup]`.
+        #[arg(long)]
+        from: Option<String>,
+        /// Only backup objects written at or after this time (RFC 3339, from their names).
+        #[arg(long, value_parser = parse_time)]
+        since: Option<i64>,
+        /// Only backup objects written before this time (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<i64>,
+    },
     /// Load and validate a config without running it; print every problem.
     Validate {
         #[arg(long, short)]
@@ -71,7 +87,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (path, serve, listen, redrive) = match cli.command {
+    let (path, serve, listen, read_back) = match cli.command {
         Command::Validate { config } => return validate(&config),
         Command::Run {
             config,
@@ -87,12 +103,29 @@ fn main() -> ExitCode {
             since,
             until,
         } => {
-            let filter = RedriveFilter {
+            let what = ReadBack::Redrive(RedriveFilter {
                 error_types,
                 since_ms: since,
                 until_ms: until,
-            };
-            (config, false, None, Some(filter))
+            });
+            (
+                config,
+                false,
+                None,
+                Some(ReadBackOptions { what, from: None }),
+            )
+        }
+        Command::Replay {
+            config,
+            from,
+            since,
+            until,
+        } => {
+            let what = ReadBack::Replay(TimeRange {
+                since_ms: since,
+                until_ms: until,
+            });
+            (config, false, None, Some(ReadBackOptions { what, from }))
         }
     };
     let config = match config::load(&path) {
@@ -104,7 +137,7 @@ fn main() -> ExitCode {
         metrics_listen: listen.or(config.metrics_listen).or(default_listen),
         progress: true,
         serve,
-        redrive,
+        read_back,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -35,6 +35,8 @@ pub(super) struct Destination {
     /// `spillway redrive` reads back.
     pub dead_letter_store: Arc<dyn ObjectStore>,
     pub dead_letter_root: String,
+    /// Where the source-record backup is (store and the backup prefix's root), if kept.
+    pub backup_location: Option<(Arc<dyn ObjectStore>, String)>,
     pub backup: Option<Arc<SourceBackup>>,
     /// Where delivered data is, for people: a folder, `s3://…`, or a DynamoDB table.
     pub table_url: String,
@@ -96,6 +98,7 @@ pub(super) async fn build(config: &ValidatedConfig) -> anyhow::Result<Destinatio
                 dead_letter: dead.writer,
                 dead_letter_store: dead.store,
                 dead_letter_root: dead.root,
+                backup_location: None,
                 backup: None,
                 table_url: format!("DynamoDB table {}", config.prefix.source()),
                 dead_letter_url: dead.url,
@@ -109,6 +112,7 @@ pub(super) async fn build(config: &ValidatedConfig) -> anyhow::Result<Destinatio
                 dead_letter: dead.writer,
                 dead_letter_store: dead.store,
                 dead_letter_root: dead.root,
+                backup_location: None,
                 backup: None,
                 table_url: format!("{} index {}", options.endpoint, config.prefix.source()),
                 dead_letter_url: dead.url,
@@ -239,6 +243,7 @@ async fn build_object(config: &ValidatedConfig, aws: &mut Aws) -> anyhow::Result
     };
 
     let dead = dead_letter(config, aws, Some(store.clone())).await?;
+    let backup_store = store.clone();
     let backup = config.backup_prefix.as_ref().map(|prefix| {
         Arc::new(SourceBackup::new(
             store.clone(),
@@ -253,6 +258,10 @@ async fn build_object(config: &ValidatedConfig, aws: &mut Aws) -> anyhow::Result
         dead_letter: dead.writer,
         dead_letter_store: dead.store,
         dead_letter_root: dead.root,
+        backup_location: config
+            .backup_prefix
+            .as_ref()
+            .map(|prefix| (backup_store, prefix.table_layout().root)),
         backup,
         table_url,
         dead_letter_url: dead.url,
@@ -283,14 +292,7 @@ async fn dead_letter(
             Arc::new(LocalStore::new(root.clone(), "LocalLake"))
         }
         (DeadLetterTarget::S3 { bucket }, _) => {
-            let options = S3Options {
-                bucket: bucket.clone(),
-                part_size: spillway_sinks::s3::MIN_PART_SIZE,
-                upload_concurrency: 1,
-                encryption: None,
-                storage_class: None,
-                tags: Vec::new(),
-            };
+            let options = S3Options::plain(bucket);
             let connection = aws.connection.clone();
             Arc::new(S3Store::new(
                 s3_client(aws.config().await, &connection),

@@ -23,11 +23,14 @@ use crate::checkpoint::{
 use crate::config::{FormatSettings, SourceSettings, ValidatedConfig};
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Deliverer, Partitioner, Pipeline, StopReason};
-use crate::source::dead_letters::{DeadLetterSource, RedriveFilter, RedriveStats};
 use crate::source::file::{read_inputs, FileSourceStats};
 use crate::source::kinesis::KinesisSource;
+use crate::source::read_back::{ReadBack, ReadBackSource, ReadBackStats};
 use crate::source::SourceMessage;
-use spillway_sinks::s3::{dynamodb_client, sdk_config};
+use spillway_sinks::s3::{
+    dynamodb_client, s3_client, sdk_config, AwsConnection, S3Options, S3Store,
+};
+use spillway_sinks::store::{LocalStore, ObjectStore};
 
 /// How often checkpoints are written while running.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
@@ -43,8 +46,18 @@ pub struct RunOptions {
     pub progress: bool,
     /// Keep running (serving metrics) after the input ends, until shutdown.
     pub serve: bool,
-    /// Read the dead letter back instead of the configured source (`spillway redrive`).
-    pub redrive: Option<RedriveFilter>,
+    /// Read the stream's output back instead of the configured source: the dead letter
+    /// (`spillway redrive`) or the source-record backup (`spillway replay`).
+    pub read_back: Option<ReadBackOptions>,
+}
+
+/// What `spillway redrive` or `spillway replay` reads.
+#[derive(Clone, Debug)]
+pub struct ReadBackOptions {
+    pub what: ReadBack,
+    /// Replay only: a folder or `s3://bucket/prefix` holding backup objects, instead of the
+    /// config's own backup.
+    pub from: Option<String>,
 }
 
 /// What a run did.
@@ -58,8 +71,8 @@ pub struct RunSummary {
     pub dead_lettered: u64,
     pub objects: u64,
     pub source: FileSourceStats,
-    /// What a redrive read, when this run was one.
-    pub redrive: Option<RedriveStats>,
+    /// What a redrive or replay read ("redrive" or "replay", and the figures).
+    pub read_back: Option<(&'static str, ReadBackStats)>,
     /// Where the table's objects are: a folder or `s3://bucket/prefix`.
     pub table_url: String,
     pub dead_letter_url: String,
@@ -104,22 +117,28 @@ pub async fn run(
     }
 
     let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_CHUNKS);
-    let redrive_stats = Arc::new(Mutex::new(RedriveStats::default()));
-    let (store, source, checkpoint_every) = match &options.redrive {
-        Some(filter) => {
-            let source = DeadLetterSource {
-                store: destination.dead_letter_store.clone(),
-                root: destination.dead_letter_root.clone(),
-                filter: filter.clone(),
-                stats: redrive_stats.clone(),
+    let read_back_stats = Arc::new(Mutex::new(ReadBackStats::default()));
+    let (store, source, checkpoint_every) = match &options.read_back {
+        Some(read_back) => {
+            let dead_letter = (
+                &destination.dead_letter_store,
+                &destination.dead_letter_root,
+            );
+            let (store, root) =
+                read_back_location(dead_letter, &destination.backup_location, read_back).await?;
+            let source = ReadBackSource {
+                store,
+                root,
+                what: read_back.what.clone(),
+                stats: read_back_stats.clone(),
             };
             let objects = source.objects().await?;
-            tracing::info!(objects = objects.len(), from = %destination.dead_letter_url, "redriving dead letters");
+            tracing::info!(objects = objects.len(), from = %source.store.url(&source.root), "reading back");
             let task = tokio::spawn(async move {
                 source.run(objects, tx).await?;
                 Ok(FileSourceStats::default())
             });
-            // Nothing to checkpoint: the dead letter is read whole each time.
+            // Nothing to checkpoint: what is read back is listed whole each time.
             (None, task, CHECKPOINT_EVERY)
         }
         None => start_source(&config, tx, metrics.clone()).await?,
@@ -192,11 +211,13 @@ pub async fn run(
         dead_lettered: Metrics::get(&metrics.dead_lettered_records),
         objects: Metrics::get(&metrics.objects_written),
         source: source_stats,
-        redrive: options.redrive.is_some().then(|| {
-            redrive_stats
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
+        read_back: options.read_back.as_ref().map(|r| {
+            let name = match r.what {
+                ReadBack::Redrive(_) => "redrive",
+                ReadBack::Replay(_) => "replay",
+            };
+            let stats = read_back_stats.lock().unwrap_or_else(|p| p.into_inner());
+            (name, stats.clone())
         }),
         query: query_hint(&destination.table_url, config.format.as_ref()),
         table_url: destination.table_url,
@@ -226,6 +247,37 @@ async fn checkpoint_loop(
         if stopping {
             return Ok(());
         }
+    }
+}
+
+/// Where a redrive or replay reads: a store and the root of the prefix in it.
+/// `dead_letter` and `backup` are the destination's (store, root) of each.
+async fn read_back_location(
+    dead_letter: (&Arc<dyn ObjectStore>, &String),
+    backup: &Option<(Arc<dyn ObjectStore>, String)>,
+    read_back: &ReadBackOptions,
+) -> anyhow::Result<(Arc<dyn ObjectStore>, String)> {
+    match (&read_back.what, &read_back.from) {
+        (ReadBack::Redrive(_), _) => Ok((dead_letter.0.clone(), dead_letter.1.clone())),
+        (ReadBack::Replay(_), None) => backup.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "replay: this stream keeps no source-record backup ([destination.backup]); \
+                 give --from with a folder or s3://bucket/prefix of backup objects"
+            )
+        }),
+        (ReadBack::Replay(_), Some(from)) => match from.strip_prefix("s3://") {
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                let connection = AwsConnection::default();
+                let client = s3_client(&sdk_config(&connection).await, &connection);
+                let options = S3Options::plain(bucket);
+                Ok((Arc::new(S3Store::new(client, options)), prefix.to_string()))
+            }
+            None => Ok((
+                Arc::new(LocalStore::new(from.into(), "LocalLake")),
+                String::new(),
+            )),
+        },
     }
 }
 
@@ -358,10 +410,10 @@ impl RunSummary {
                 self.source.resumed_bytes as f64 / 1048576.0
             ));
         }
-        if let Some(redrive) = &self.redrive {
+        if let Some((name, stats)) = &self.read_back {
             out.push_str(&format!(
-                "  redrive:     {} records from {} dead-letter objects ({} outside the time range, {} unreadable lines); the objects are kept\n",
-                redrive.records, redrive.objects, redrive.skipped, redrive.unreadable
+                "  {name}:     {} records from {} objects ({} outside the time range, {} unreadable); the objects are kept\n",
+                stats.records, stats.objects, stats.skipped, stats.unreadable
             ));
         }
         out.push_str(&format!("  table:       {}\n", self.table_url));

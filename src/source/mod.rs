@@ -4,9 +4,9 @@
 //!
 //! [`Record`]: spillway_formats::record::Record
 
-pub mod dead_letters;
 pub mod file;
 pub mod kinesis;
+pub mod read_back;
 
 use spillway_formats::record::{FailedRecord, Record, ShardId};
 

@@ -40,6 +40,21 @@ pub struct S3Options {
     pub tags: Vec<(String, String)>,
 }
 
+impl S3Options {
+    /// Plain objects in `bucket`: the smallest parts, one upload at a time, no encryption
+    /// header, storage class or tags. For dead letters and for reading objects back.
+    pub fn plain(bucket: &str) -> S3Options {
+        S3Options {
+            bucket: bucket.to_string(),
+            part_size: MIN_PART_SIZE,
+            upload_concurrency: 1,
+            encryption: None,
+            storage_class: None,
+            tags: Vec::new(),
+        }
+    }
+}
+
 /// Where the AWS clients point.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AwsConnection {

@@ -1,16 +1,22 @@
-//! The redrive source (`spillway redrive`): reads Firehose error records back from a stream's
-//! dead letter (a local folder or S3, wherever the config puts it), decodes each `rawData`,
-//! and sends the original records through the pipeline again. Each record keeps its arrival
-//! time (so time-partitioned prefixes land where they would have) and carries its
-//! `attemptsMade`, so a record that fails again is dead-lettered with the attempts added up.
+//! Sources that read a stream's own output back: `spillway redrive` reads Firehose error
+//! records from the dead letter and sends each `rawData` through the destination again;
+//! `spillway replay` reads the raw source-record backup (gzip NDJSON) and sends every record
+//! again, the "replay from day zero" that rebuilds a destination or fills a new one.
 //!
-//! The objects to read are listed once, before anything is sent, so the dead letters this
-//! run writes are never read back by it. The originals are kept: redriving is at-least-once,
-//! and idempotent destinations (`auto` document ids, DynamoDB keys) absorb a second redrive.
+//! A redriven record keeps its arrival time (so time-partitioned prefixes land where they
+//! would have) and carries its `attemptsMade`, so a record that fails again is dead-lettered
+//! with the attempts added up. A replayed record arrives at its backup object's time.
+//!
+//! The objects to read are listed once, before anything is sent, so what this run writes is
+//! never read back by it. The originals are kept: reading back is at-least-once, and
+//! idempotent destinations (`auto` document ids, DynamoDB keys) absorb a second pass.
 
 use std::sync::{Arc, Mutex};
 
+use std::io::Read;
+
 use bytes::Bytes;
+use chrono::NaiveDateTime;
 use spillway_formats::record::{Record, RecordMeta};
 use spillway_sinks::dead_letter::ErrorRecord;
 use spillway_sinks::store::ObjectStore;
@@ -20,6 +26,27 @@ use super::SourceMessage;
 
 /// Records sent to the pipeline per message.
 const CHUNK_RECORDS: usize = 500;
+
+/// What to read back.
+#[derive(Clone, Debug)]
+pub enum ReadBack {
+    Redrive(RedriveFilter),
+    Replay(TimeRange),
+}
+
+/// Backup objects written in `[since, until)`, by the time in their names.
+#[derive(Clone, Debug, Default)]
+pub struct TimeRange {
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+}
+
+impl TimeRange {
+    fn contains(&self, ms: i64) -> bool {
+        self.since_ms.is_none_or(|since| ms >= since)
+            && self.until_ms.is_none_or(|until| ms < until)
+    }
+}
 
 /// Which dead letters to redrive.
 #[derive(Clone, Debug, Default)]
@@ -33,42 +60,48 @@ pub struct RedriveFilter {
     pub until_ms: Option<i64>,
 }
 
-/// What a redrive read.
+/// What a redrive or replay read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RedriveStats {
+pub struct ReadBackStats {
     pub objects: usize,
     pub records: u64,
-    /// Records outside the time range, left alone.
+    /// Dead-letter records outside the time range, left alone.
     pub skipped: u64,
-    /// Lines that are not error records (or whose `rawData` is not base64): reported, kept.
+    /// Lines that are not error records (or whose `rawData` is not base64), or backup objects
+    /// that are not gzip: reported, kept, not sent.
     pub unreadable: u64,
 }
 
-/// The dead letter to read: its store and the error prefix's fixed root.
-pub struct DeadLetterSource {
+/// Where to read back from: a store and the fixed root of the prefix in it.
+pub struct ReadBackSource {
     pub store: Arc<dyn ObjectStore>,
     pub root: String,
-    pub filter: RedriveFilter,
-    pub stats: Arc<Mutex<RedriveStats>>,
+    pub what: ReadBack,
+    pub stats: Arc<Mutex<ReadBackStats>>,
 }
 
-impl DeadLetterSource {
-    /// The dead-letter objects this redrive reads, listed now.
+impl ReadBackSource {
+    /// The objects this run reads, listed now.
     pub async fn objects(&self) -> anyhow::Result<Vec<String>> {
-        let keys = self.store.list(&self.root).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot list the dead letter at {}: {e}",
-                self.store.url(&self.root)
-            )
-        })?;
+        let keys = self
+            .store
+            .list(&self.root)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", self.store.url(&self.root)))?;
         Ok(keys
             .into_iter()
-            .filter(|key| key.ends_with(".json"))
-            .filter(|key| {
-                self.filter.error_types.is_empty()
-                    || key
-                        .split('/')
-                        .any(|segment| self.filter.error_types.iter().any(|t| t == segment))
+            .filter(|key| match &self.what {
+                ReadBack::Redrive(filter) => {
+                    key.ends_with(".json")
+                        && (filter.error_types.is_empty()
+                            || key
+                                .split('/')
+                                .any(|segment| filter.error_types.iter().any(|t| t == segment)))
+                }
+                ReadBack::Replay(range) => {
+                    key.ends_with(".json.gz")
+                        && object_time_ms(key).is_none_or(|ms| range.contains(ms))
+                }
             })
             .collect())
     }
@@ -83,7 +116,10 @@ impl DeadLetterSource {
             let body = self.store.get(&key).await.map_err(|e| {
                 anyhow::anyhow!("cannot read dead letter {}: {e}", self.store.url(&key))
             })?;
-            let records = self.records_of(&key, &body);
+            let records = match &self.what {
+                ReadBack::Redrive(filter) => self.dead_letter_records(filter, &key, &body),
+                ReadBack::Replay(_) => self.backup_records(&key, &body),
+            };
             self.stats.lock().unwrap_or_else(|p| p.into_inner()).objects += 1;
             for chunk in records.chunks(CHUNK_RECORDS) {
                 if tx
@@ -98,8 +134,43 @@ impl DeadLetterSource {
         Ok(())
     }
 
+    /// The raw records of one backup object (gzip NDJSON, one record per line).
+    fn backup_records(&self, key: &str, body: &[u8]) -> Vec<Record> {
+        let mut text = Vec::new();
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = flate2::read::MultiGzDecoder::new(body).read_to_end(&mut text) {
+            tracing::warn!(key, error = %e, "not a gzip backup object; kept, not replayed");
+            stats.unreadable += 1;
+            return Vec::new();
+        }
+        let shard: Arc<str> = Arc::from(format!("replay/{key}"));
+        let arrival_ms =
+            object_time_ms(key).unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+        let mut records = Vec::new();
+        let mut position = 0u64;
+        for line in text.split(|b| *b == b'\n') {
+            position += line.len() as u64 + 1;
+            if line.is_empty() {
+                continue;
+            }
+            stats.records += 1;
+            records.push(Record {
+                data: Bytes::copy_from_slice(line),
+                meta: RecordMeta {
+                    shard: shard.clone(),
+                    position,
+                    sequence_number: None,
+                    sub_sequence: None,
+                    arrival_ms,
+                    prior_attempts: 0,
+                },
+            });
+        }
+        records
+    }
+
     /// The records of one dead-letter object that pass the filter.
-    fn records_of(&self, key: &str, body: &[u8]) -> Vec<Record> {
+    fn dead_letter_records(&self, filter: &RedriveFilter, key: &str, body: &[u8]) -> Vec<Record> {
         let shard: Arc<str> = Arc::from(format!("redrive/{key}"));
         let mut records = Vec::new();
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
@@ -119,8 +190,8 @@ impl DeadLetterSource {
                 }
             };
             let ended = error.attempt_ending_timestamp;
-            let in_range = self.filter.since_ms.is_none_or(|since| ended >= since)
-                && self.filter.until_ms.is_none_or(|until| ended < until);
+            let in_range = filter.since_ms.is_none_or(|since| ended >= since)
+                && filter.until_ms.is_none_or(|until| ended < until);
             if !in_range {
                 stats.skipped += 1;
                 continue;
@@ -140,6 +211,22 @@ impl DeadLetterSource {
         }
         records
     }
+}
+
+/// The time in a Firehose object name (`<stream>-<version>-yyyy-MM-dd-HH-mm-ss-<id><ext>`),
+/// in ms since the epoch; `None` for a name of another shape.
+fn object_time_ms(key: &str) -> Option<i64> {
+    let name = key.rsplit('/').next()?;
+    // The six numeric fields after the stream name and version; the stream name may hold
+    // dashes, so find them as the first run of `-dddd-dd-dd-dd-dd-dd-`.
+    let bytes = name.as_bytes();
+    (0..bytes.len().saturating_sub(20)).find_map(|start| {
+        let text = name.get(start..start + 19)?;
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d-%H-%M-%S")
+            .ok()
+            .filter(|_| start > 0 && bytes[start - 1] == b'-')
+            .map(|t| t.and_utc().timestamp_millis())
+    })
 }
 
 #[cfg(test)]
@@ -183,15 +270,15 @@ mod tests {
             "errors/processing-failed/2024/b.json",
             &[error_line(r#"{"n":3}"#, 1, 1_000)],
         );
-        let stats = Arc::new(Mutex::new(RedriveStats::default()));
-        let source = DeadLetterSource {
+        let stats = Arc::new(Mutex::new(ReadBackStats::default()));
+        let source = ReadBackSource {
             store: Arc::new(LocalStore::new(dir.path().to_path_buf(), "LocalLake")),
             root: "errors/".into(),
-            filter: RedriveFilter {
+            what: ReadBack::Redrive(RedriveFilter {
                 error_types: vec!["s3-failed".into()],
                 since_ms: None,
                 until_ms: Some(5_000),
-            },
+            }),
             stats: stats.clone(),
         };
         let objects = source.objects().await.unwrap();
@@ -210,12 +297,21 @@ mod tests {
         let stats = stats.lock().unwrap().clone();
         assert_eq!(
             stats,
-            RedriveStats {
+            ReadBackStats {
                 objects: 1,
                 records: 1,
                 skipped: 1,
                 unreadable: 1
             }
         );
+    }
+
+    #[test]
+    fn object_names_give_their_time() {
+        assert_eq!(
+            object_time_ms("backup/2024/05/01/click-stream-1-2024-05-01-00-00-01-ab12.json.gz"),
+            Some(1_714_521_601_000)
+        );
+        assert_eq!(object_time_ms("backup/other.json.gz"), None);
     }
 }
