@@ -21,6 +21,8 @@ pub const DELIVERY_DATA_FRESHNESS: &str = "DataFreshness";
 pub const DELIVERY_ATTEMPTS: &str = "Attempts";
 pub const DELIVERY_RETRIES: &str = "Retries";
 pub const DELIVERY_GIVE_UPS: &str = "GiveUps";
+/// Times the destination's circuit opened (it keeps failing; deliveries wait).
+pub const DELIVERY_CIRCUIT_OPENS: &str = "CircuitOpens";
 pub const DEAD_LETTER_RECORDS: &str = "DeadLetter_Records";
 pub const BUFFERED_BYTES: &str = "BufferedBytes";
 pub const OPEN_PARTITIONS: &str = "OpenPartitions";
@@ -63,7 +65,7 @@ impl Metrics {
     pub fn render(&self, stream: &str, destination: &str) -> String {
         let mut out = String::new();
         let delivery = |name: &str| format!("DeliveryTo{destination}_{name}");
-        let rows: [(String, &AtomicU64, &str); 13] = [
+        let rows: [(String, &AtomicU64, &str); 14] = [
             (INCOMING_RECORDS.into(), &self.incoming_records, "counter"),
             (INCOMING_BYTES.into(), &self.incoming_bytes, "counter"),
             (
@@ -81,6 +83,11 @@ impl Metrics {
             (delivery(DELIVERY_ATTEMPTS), &self.retry.attempts, "counter"),
             (delivery(DELIVERY_RETRIES), &self.retry.retries, "counter"),
             (delivery(DELIVERY_GIVE_UPS), &self.retry.give_ups, "counter"),
+            (
+                delivery(DELIVERY_CIRCUIT_OPENS),
+                &self.retry.circuit.opens,
+                "counter",
+            ),
             (
                 DEAD_LETTER_RECORDS.into(),
                 &self.dead_lettered_records,

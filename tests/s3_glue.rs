@@ -680,3 +680,92 @@ async fn an_outage_longer_than_the_retry_budget_is_dead_lettered_then_redriven_t
     println!("{}", ledger.line("redrive after the outage"));
     assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
 }
+
+/// Issue 7's scenario 5: the dead letter itself fails. Every record is headed for it (the
+/// destination bucket does not exist), and the dead-letter bucket answers 503 to everything
+/// for 4 s: the run keeps retrying, acknowledges nothing meanwhile, and once the dead letter
+/// is back every record is in it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_dead_letter_blocks_until_it_recovers_and_then_holds_every_record() {
+    let moto = moto_url();
+    let s3 = s3(&moto).await;
+    let dead_bucket = unique_name("spillway-dead");
+    create_bucket(&s3, &dead_bucket).await;
+    let mut plan = Plan::s3_slow_down(1.0);
+    plan.only = Some(|_, path| path.starts_with("/spillway-dead"));
+    let proxy = FaultProxy::start(&moto, plan);
+    let dir = tempfile::tempdir().unwrap();
+    let (input, ids) = events_file(dir.path(), 3_000, 34);
+    let config = fault_config(
+        dir.path(),
+        &input,
+        "spillway-never-created",
+        "check_bucket = false",
+    );
+    let text = std::fs::read_to_string(&config).unwrap()
+        + &format!("[dead_letter]\ntype = \"s3\"\nbucket = \"{dead_bucket}\"\n");
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = spillway();
+    cmd.args(["run", "--config"]).arg(&config);
+    aws_env(&mut cmd, &proxy.url);
+    let started = Instant::now();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    std::thread::sleep(Duration::from_secs(4));
+    let refused = proxy
+        .stats
+        .injected
+        .load(std::sync::atomic::Ordering::Relaxed);
+    proxy.set_plan(Plan::pass());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        refused >= 3,
+        "the dead letter failed and was retried: {refused} refused writes"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "the run waited for the dead letter"
+    );
+
+    let mut letters = Vec::new();
+    let keys = s3
+        .list_objects_v2()
+        .bucket(&dead_bucket)
+        .send()
+        .await
+        .unwrap();
+    for object in keys.contents() {
+        let body = s3
+            .get_object()
+            .bucket(&dead_bucket)
+            .key(object.key().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let record: spillway_sinks::dead_letter::ErrorRecord =
+                serde_json::from_slice(line).unwrap();
+            letters.push((String::new(), record));
+        }
+    }
+    let ledger = Ledger::count(&ids, &[], &ids_in_dead_letter(&letters));
+    println!(
+        "{} ({refused} dead-letter writes refused first)",
+        ledger.line("dead letter failing for 4 s")
+    );
+    assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
+}

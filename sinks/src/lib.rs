@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`sink`]: `Sink`, `Delivery`, `SinkError` + `ErrorClass` (retryable or permanent?).
 //! - [`retry`]: `RetryPolicy` (backoff with full jitter, time budget) and `RetryingSink`.
+//! - [`circuit`]: the circuit breaker that pauses deliveries to a destination that is down.
 //! - [`dead_letter`]: Firehose error-record JSON, written to any object store.
 //! - [`naming`]: Firehose object names, shared by every object-store destination.
 //! - [`fs`]: staged local writes that appear by rename, so readers never see half a file.
@@ -18,6 +19,7 @@
 pub mod aws;
 pub mod backup;
 pub mod catalog;
+pub mod circuit;
 pub mod dead_letter;
 pub mod dynamodb;
 pub mod fs;

@@ -1,7 +1,8 @@
 //! The one retry policy every sink uses: exponential backoff with full jitter inside a time
 //! budget (`retry_duration`) and an attempt cap. [`RetryPolicy::next_delay`] is pure (elapsed
 //! time and jitter passed in); [`RetryingSink`] applies it, retrying only the records that
-//! failed retryably and returning the rest as failures for the dead letter.
+//! failed retryably and returning the rest as failures for the dead letter, behind the
+//! destination's [`Circuit`] so that a destination that is down is not hammered.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use spillway_formats::record::{Batch, ErrorOutputType};
 use tokio::time::Instant;
 
+use crate::circuit::Circuit;
 use crate::sink::{Delivery, ErrorClass, FailedItem, Sink};
 
 /// How long and how often to retry.
@@ -64,6 +66,8 @@ pub struct RetryStats {
     pub attempts: AtomicU64,
     pub retries: AtomicU64,
     pub give_ups: AtomicU64,
+    /// The destination's circuit; its `opens` is a metric too.
+    pub circuit: Circuit,
 }
 
 /// A sink wrapped in the retry policy. Whole-request retryable errors retry the batch;
@@ -94,10 +98,18 @@ impl RetryingSink {
         // Index in the original batch of each record of `pending`.
         let mut original_index: Vec<usize> = (0..pending.len()).collect();
         let mut attempts = 0u32;
+        let circuit = &self.stats.circuit;
         loop {
+            let budget_left = self.policy.retry_duration.saturating_sub(started.elapsed());
+            circuit.wait(budget_left).await;
             attempts += 1;
             self.stats.attempts.fetch_add(1, Ordering::Relaxed);
-            let retry_now: Vec<FailedItem> = match self.inner.deliver(pending.clone()).await {
+            let answer = self.inner.deliver(pending.clone()).await;
+            match &answer {
+                Err(e) if e.class == ErrorClass::Retryable => circuit.failure(Instant::now()),
+                Err(_) | Ok(_) => circuit.success(),
+            }
+            let retry_now: Vec<FailedItem> = match answer {
                 Ok(delivery) => {
                     result.delivered += delivery.delivered;
                     result.objects.extend(delivery.objects);
