@@ -86,6 +86,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,spillway=info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: logs collected from a file or a container stay plain.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let (path, serve, listen, read_back) = match cli.command {
         Command::Validate { config } => return validate(&config),

@@ -92,7 +92,7 @@ fn sigkill_mid_run_then_rerun_loses_no_record() {
     let ids = input_ids(&input);
 
     let mut previous = 0;
-    for kill_after in [1, 4, 8] {
+    for kill_after in [1, 2, 3, 4, 5] {
         let threshold =
             previous.max(files_under(&lake.join("events"), ".parquet").len()) + kill_after;
         run_and_kill_after(&config, &lake, threshold);
@@ -101,7 +101,7 @@ fn sigkill_mid_run_then_rerun_loses_no_record() {
     run_ok(spillway().args(["run", "--config"]).arg(&config));
 
     let ledger = ledger(&ids, &lake);
-    println!("{}", ledger.line("sigkill x3 then rerun"));
+    println!("{}", ledger.line("sigkill x5 then rerun"));
     assert_eq!(ledger.missing, 0, "{ledger:?}");
     assert_eq!(ledger.dead_lettered, 0, "{ledger:?}");
     assert_eq!(
