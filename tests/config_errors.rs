@@ -294,6 +294,18 @@ fn opensearch_destination_problems_name_their_key_and_the_example_validates() {
             format!("{base}endpoint = \"http://h:9200\"\nindex = \"logs\"\ndocument_id = \"id\"\n"),
             "destination.document_id: is not auto, none or a field path",
         ),
+        (
+            format!("{base}endpoint = \"http://h:9200\"\nindex = \"logs\"\nca_file = \"Cargo.toml\"\n"),
+            "destination.ca_file: is only used with an https:// endpoint",
+        ),
+        (
+            format!("{base}endpoint = \"https://h:9200\"\nindex = \"logs\"\nca_file = \"Cargo.toml\"\n"),
+            "destination.ca_file: Cargo.toml: holds no PEM certificate",
+        ),
+        (
+            format!("{base}endpoint = \"https://h:9200\"\nindex = \"logs\"\nca_file = \"no-such.pem\"\n"),
+            "destination.ca_file: cannot read no-such.pem",
+        ),
     ];
     for (toml, expected) in cases {
         let (code, stderr) = validate(dir.path(), &toml);

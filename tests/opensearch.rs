@@ -179,3 +179,71 @@ fn a_429_storm_on_30_percent_of_items_ends_with_every_document_indexed_exactly_o
     println!("ledger[opensearch 429 on 30% of items]: input=10000 indexed={indexed} bulk answers rewritten={rewritten}");
     assert_eq!(indexed, 10_000, "every document exactly once");
 }
+
+/// An https:// endpoint (a TLS proxy in front of the node, with a self-signed certificate):
+/// with `ca_file` naming that certificate every document is indexed; without it the
+/// handshake is refused, the run says why, and every record is in the dead letter.
+#[test]
+fn https_with_a_custom_ca_is_trusted_and_without_it_every_record_is_dead_lettered() {
+    let proxy = support::tls_proxy::TlsProxy::start(&opensearch_url());
+    let dir = tempfile::tempdir().unwrap();
+    let input = gen_events("logs", 2_000, 53, "2024-05-01T00:00:00");
+    let input_path = dir.path().join("logs.ndjson");
+    std::fs::write(&input_path, &input).unwrap();
+    let index = unique_name("tls");
+    let config = |name: &str, ca_line: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+name = "{name}"
+[source]
+type = "file"
+path = {input_path:?}
+[destination]
+type = "opensearch"
+endpoint = "{url}"
+index = "{index}"
+rotation = "NoRotation"
+retry_duration = "2s"
+{ca_line}
+[destination.buffering]
+size = "1 MiB"
+interval = "1s"
+[dead_letter]
+type = "local"
+path = "{dead}"
+"#,
+                url = proxy.url,
+                dead = dir.path().join(format!("dead-{name}")).display(),
+            ),
+        )
+        .unwrap();
+        path
+    };
+
+    let trusted = config("trusted", &format!("ca_file = {:?}", proxy.ca_file));
+    let out = run_ok(spillway().args(["run", "--config"]).arg(&trusted));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    let refused = dead_letters(&dir.path().join("dead-trusted"));
+    assert!(
+        summary.contains("delivered 2000"),
+        "{summary}{:?}",
+        refused.first().map(|(_, r)| &r.error_message)
+    );
+    assert_eq!(count(&index), 2000);
+
+    let untrusted = config("untrusted", "");
+    let out = run_ok(spillway().args(["run", "--config"]).arg(&untrusted));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("dead-lettered 2000"), "{summary}");
+    let letters = dead_letters(&dir.path().join("dead-untrusted"));
+    assert_eq!(letters.len(), 2000);
+    let message = &letters[0].1.error_message;
+    assert!(
+        letters[0].1.error_code == "Elasticsearch.ConnectionFailed"
+            && message.to_lowercase().contains("certificate"),
+        "{message}"
+    );
+}

@@ -108,7 +108,10 @@ pub(super) async fn build(config: &ValidatedConfig) -> anyhow::Result<Destinatio
         DestinationSettings::Opensearch(options) => {
             let dead = dead_letter(config, &mut aws, None).await?;
             Ok(Destination {
-                sink: Arc::new(OpenSearchSink::new((**options).clone())),
+                sink: Arc::new(
+                    OpenSearchSink::new((**options).clone())
+                        .map_err(|e| anyhow::anyhow!("destination.ca_file: {e}"))?,
+                ),
                 dead_letter: dead.writer,
                 dead_letter_store: dead.store,
                 dead_letter_root: dead.root,

@@ -184,6 +184,10 @@ pub struct OpenSearchDestinationConfig {
     pub password: Option<String>,
     #[serde(default)]
     pub api_key: Option<String>,
+    /// PEM file of CA certificates to trust for an `https://` endpoint, besides the system's
+    /// (a self-managed cluster's own CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Firehose ErrorOutputPrefix for the dead letter.
     #[serde(default)]
     pub error_output_prefix: Option<String>,

@@ -279,3 +279,4 @@ pub fn tally<K: Ord>(keys: impl Iterator<Item = K>) -> BTreeMap<K, usize> {
 
 pub mod aws;
 pub mod fault_proxy;
+pub mod tls_proxy;

@@ -11,6 +11,7 @@
 //! vendored `compatible-with` media types).
 
 pub mod response;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -28,6 +30,19 @@ use spillway_formats::record::{Batch, ErrorOutputType};
 
 pub use self::response::{classify, Action, ItemOutcome};
 use crate::sink::{Delivery, ErrorClass, FailedItem, Sink, SinkError};
+
+/// An error with its causes, `outer: inner: innermost` (hyper's own message is only "client
+/// error (Connect)"; the cause says refused, timed out, or which certificate problem).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
 
 /// How documents get their `_id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +65,8 @@ pub struct OpenSearchOptions {
     pub bulk_documents: usize,
     /// `Authorization` header value (basic or API key).
     pub authorization: Option<String>,
+    /// CA certificates trusted for an https:// endpoint besides the system's.
+    pub ca_certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl OpenSearchOptions {
@@ -66,17 +83,19 @@ impl OpenSearchOptions {
 }
 
 pub struct OpenSearchSink {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     options: Arc<OpenSearchOptions>,
 }
 
 impl OpenSearchSink {
-    pub fn new(options: OpenSearchOptions) -> Self {
-        let client = Client::builder(TokioExecutor::new()).build_http();
-        OpenSearchSink {
+    /// Fails only when the TLS setup cannot be built (an unusable CA certificate).
+    pub fn new(options: OpenSearchOptions) -> Result<Self, String> {
+        let connector = tls::connector(&options.ca_certificates)?;
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(OpenSearchSink {
             client,
             options: Arc::new(options),
-        }
+        })
     }
 
     fn document_id(&self, batch: &Batch, index: usize) -> Result<Option<String>, String> {
@@ -152,7 +171,11 @@ impl OpenSearchSink {
             )
         })?
         .map_err(|e| {
-            SinkError::retryable("Elasticsearch.ConnectionFailed", format!("POST {url}: {e}"))
+            let cause = error_chain(&e);
+            SinkError::retryable(
+                "Elasticsearch.ConnectionFailed",
+                format!("POST {url}: {cause}"),
+            )
         })?;
         let status = response.status();
         let text = response

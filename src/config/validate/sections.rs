@@ -2,6 +2,7 @@
 //! S3 and DynamoDB destinations — what each accepts, and the settings every destination
 //! shares (`Common`).
 
+use spillway_sinks::opensearch::tls::parse_ca_pem;
 use spillway_sinks::opensearch::{Action, DocumentId};
 
 use super::*;
@@ -318,12 +319,29 @@ pub(super) fn opensearch_destination(
             format!("{:?} is not an http:// or https:// URL", d.endpoint),
         );
     }
-    if d.endpoint.starts_with("https://") {
-        p.add(
-            format!("{key}.endpoint"),
-            "https is not supported yet; use http:// (TLS with a custom CA is not built)",
-        );
-    }
+    let ca_certificates = match &d.ca_file {
+        None => Vec::new(),
+        Some(_) if !d.endpoint.starts_with("https://") => {
+            p.add(
+                format!("{key}.ca_file"),
+                "is only used with an https:// endpoint",
+            );
+            Vec::new()
+        }
+        Some(path) => match std::fs::read(path) {
+            Err(e) => {
+                p.add(
+                    format!("{key}.ca_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                );
+                Vec::new()
+            }
+            Ok(pem) => parse_ca_pem(&pem).unwrap_or_else(|e| {
+                p.add(format!("{key}.ca_file"), format!("{}: {e}", path.display()));
+                Vec::new()
+            }),
+        },
+    };
     let index_ok = !d.index.is_empty()
         && !d.index.starts_with(['_', '-', '+'])
         && d.index.chars().all(|c| {
@@ -396,6 +414,7 @@ pub(super) fn opensearch_destination(
         bulk_bytes: d.bulk_size.0 as usize,
         bulk_documents: d.bulk_documents,
         authorization,
+        ca_certificates,
     };
     let common = Common {
         prefix: Some(format!("{}{suffix}", d.index)),
