@@ -180,6 +180,46 @@ fn a_429_storm_on_30_percent_of_items_ends_with_every_document_indexed_exactly_o
     assert_eq!(indexed, 10_000, "every document exactly once");
 }
 
+/// A config for `name` in `dir`: `input` into `endpoint`/`index` (no rotation, 2 s retry
+/// budget), dead letter in `dir/dead-<name>`, `extra` lines in `[destination]`.
+fn write_config(
+    dir: &Path,
+    name: &str,
+    endpoint: &str,
+    index: &str,
+    input: &Path,
+    extra: &str,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+name = "{name}"
+[source]
+type = "file"
+path = {input:?}
+[destination]
+type = "opensearch"
+endpoint = "{endpoint}"
+index = "{index}"
+rotation = "NoRotation"
+retry_duration = "2s"
+{extra}
+[destination.buffering]
+size = "1 MiB"
+interval = "1s"
+[dead_letter]
+type = "local"
+path = "{dead}"
+"#,
+            dead = dir.join(format!("dead-{name}")).display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
 /// An https:// endpoint (a TLS proxy in front of the node, with a self-signed certificate):
 /// with `ca_file` naming that certificate every document is indexed; without it the
 /// handshake is refused, the run says why, and every record is in the dead letter.
@@ -192,35 +232,7 @@ fn https_with_a_custom_ca_is_trusted_and_without_it_every_record_is_dead_lettere
     std::fs::write(&input_path, &input).unwrap();
     let index = unique_name("tls");
     let config = |name: &str, ca_line: &str| {
-        let path = dir.path().join(format!("{name}.toml"));
-        std::fs::write(
-            &path,
-            format!(
-                r#"
-name = "{name}"
-[source]
-type = "file"
-path = {input_path:?}
-[destination]
-type = "opensearch"
-endpoint = "{url}"
-index = "{index}"
-rotation = "NoRotation"
-retry_duration = "2s"
-{ca_line}
-[destination.buffering]
-size = "1 MiB"
-interval = "1s"
-[dead_letter]
-type = "local"
-path = "{dead}"
-"#,
-                url = proxy.url,
-                dead = dir.path().join(format!("dead-{name}")).display(),
-            ),
-        )
-        .unwrap();
-        path
+        write_config(dir.path(), name, &proxy.url, &index, &input_path, ca_line)
     };
 
     let trusted = config("trusted", &format!("ca_file = {:?}", proxy.ca_file));
@@ -246,4 +258,58 @@ path = "{dead}"
             && message.to_lowercase().contains("certificate"),
         "{message}"
     );
+}
+
+/// `backup_mode = "AllDocuments"`: every raw record is kept beside the dead letter, and that
+/// backup rebuilds the index elsewhere with `spillway replay`.
+#[test]
+fn all_documents_backup_keeps_every_record_and_replays_into_a_new_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = logs_with_bad_documents(dir.path());
+    let (first, second) = (unique_name("all"), unique_name("replayed"));
+    let backup = "backup_mode = \"AllDocuments\"";
+    let config = write_config(dir.path(), "all", &opensearch_url(), &first, &input, backup);
+    let out = run_ok(spillway().args(["run", "--config"]).arg(&config));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("delivered 9995") && summary.contains("dead-lettered 5"),
+        "{summary}"
+    );
+    let backup_dir = dir.path().join("dead-all/backup");
+    let mut kept = 0;
+    for file in files_under(&backup_dir, ".json.gz") {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(file).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        kept += text.lines().count();
+    }
+    assert_eq!(kept, 10_000, "the backup holds every record, failed or not");
+
+    // Backup objects replay in name order, not arrival order: fix the mapping up front so the
+    // five bad documents are the ones refused whichever object comes first.
+    let mapping = r#"{"mappings":{"properties":{"latency_ms":{"type":"long"}}}}"#;
+    let (status, body) = http("PUT", &format!("{}/{second}", opensearch_url()), mapping);
+    assert_eq!(status, 200, "{body}");
+    let never_read = dir.path().join("never-read.ndjson");
+    std::fs::write(&never_read, "").unwrap();
+    let config = write_config(
+        dir.path(),
+        "replayed",
+        &opensearch_url(),
+        &second,
+        &never_read,
+        "",
+    );
+    let out = run_ok(
+        spillway()
+            .args(["replay", "--config"])
+            .arg(&config)
+            .arg("--from")
+            .arg(&backup_dir),
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("replay:     10000 records"), "{summary}");
+    assert_eq!(count(&second), 9995);
+    assert_eq!(dead_letters(&dir.path().join("dead-replayed")).len(), 5);
 }

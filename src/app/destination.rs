@@ -107,6 +107,18 @@ pub(super) async fn build(config: &ValidatedConfig) -> anyhow::Result<Destinatio
         }
         DestinationSettings::Opensearch(options) => {
             let dead = dead_letter(config, &mut aws, None).await?;
+            // backup_mode = AllDocuments: every raw record, in the dead letter's store.
+            let (backup, backup_location) = match &config.backup_prefix {
+                Some(prefix) => (
+                    Some(Arc::new(SourceBackup::new(
+                        dead.store.clone(),
+                        prefix.clone(),
+                        config.name.clone(),
+                    ))),
+                    Some((dead.store.clone(), prefix.table_layout().root)),
+                ),
+                None => (None, None),
+            };
             Ok(Destination {
                 sink: Arc::new(
                     OpenSearchSink::new((**options).clone())
@@ -115,8 +127,8 @@ pub(super) async fn build(config: &ValidatedConfig) -> anyhow::Result<Destinatio
                 dead_letter: dead.writer,
                 dead_letter_store: dead.store,
                 dead_letter_root: dead.root,
-                backup_location: None,
-                backup: None,
+                backup_location,
+                backup,
                 table_url: format!("{} index {}", options.endpoint, config.prefix.source()),
                 dead_letter_url: dead.url,
                 catalog_description: None,

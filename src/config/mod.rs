@@ -188,6 +188,14 @@ pub struct OpenSearchDestinationConfig {
     /// (a self-managed cluster's own CA).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Firehose's S3 backup mode: `FailedDocumentsOnly` (default: the dead letter holds the
+    /// documents that failed) or `AllDocuments` (every raw record is also written, gzip
+    /// NDJSON, under `[destination.backup] prefix` in the dead letter's store).
+    #[serde(default)]
+    pub backup_mode: BackupModeConfig,
+    /// The backup prefix for `AllDocuments` (default `backup/`).
+    #[serde(default)]
+    pub backup: Option<BackupConfig>,
     /// Firehose ErrorOutputPrefix for the dead letter.
     #[serde(default)]
     pub error_output_prefix: Option<String>,
@@ -207,6 +215,13 @@ pub enum RotationConfig {
     OneDay,
     OneWeek,
     OneMonth,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]
+pub enum BackupModeConfig {
+    #[default]
+    FailedDocumentsOnly,
+    AllDocuments,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]

@@ -6,7 +6,9 @@ use spillway_sinks::opensearch::tls::parse_ca_pem;
 use spillway_sinks::opensearch::{Action, DocumentId};
 
 use super::*;
-use crate::config::{ActionConfig, OpenSearchDestinationConfig, RotationConfig};
+use crate::config::{
+    ActionConfig, BackupConfig, BackupModeConfig, OpenSearchDestinationConfig, RotationConfig,
+};
 
 pub(super) fn kinesis_source(
     k: KinesisSourceConfig,
@@ -425,7 +427,20 @@ pub(super) fn opensearch_destination(
         buffering: d.buffering,
         format: None,
         catalog: None,
-        backup: None,
+        backup: match d.backup_mode {
+            BackupModeConfig::AllDocuments => Some(d.backup.unwrap_or(BackupConfig {
+                prefix: "backup/".into(),
+            })),
+            BackupModeConfig::FailedDocumentsOnly => {
+                if d.backup.is_some() {
+                    p.add(
+                        format!("{key}.backup"),
+                        "is only used with backup_mode = \"AllDocuments\"",
+                    );
+                }
+                None
+            }
+        },
     };
     (
         DestinationSettings::Opensearch(Box::new(options)),
