@@ -1,4 +1,5 @@
-//! The OpenSearch destination against a real OpenSearch 2.19 node (started by the testbed):
+//! The OpenSearch destination against a real OpenSearch 2.19 node, and the main test also
+//! against a real Elasticsearch 7.17 node (both started by the testbed):
 //! documents indexed into OneDay-rotated indices, type conflicts dead-lettered with their
 //! reason and ids, a redelivery with `auto` ids leaving the count unchanged, and a 429 storm
 //! on 30 % of bulk items (the fault proxy rewrites real bulk answers) ending with every
@@ -43,7 +44,10 @@ fn http(method: &str, url: &str, body: &str) -> (u16, String) {
 }
 
 fn count(index_pattern: &str) -> u64 {
-    let base = opensearch_url();
+    count_at(&opensearch_url(), index_pattern)
+}
+
+fn count_at(base: &str, index_pattern: &str) -> u64 {
     http("POST", &format!("{base}/{index_pattern}/_refresh"), "");
     let (status, body) = http("GET", &format!("{base}/{index_pattern}/_count"), "");
     assert_eq!(status, 200, "{body}");
@@ -83,10 +87,23 @@ fn run(endpoint: &str, index: &str, input: &Path, state: &Path) -> String {
 
 #[test]
 fn documents_are_indexed_by_day_bad_ones_dead_lettered_and_redelivery_does_not_duplicate() {
+    index_by_day_dead_letter_and_redeliver(&opensearch_url());
+}
+
+/// The same against Elasticsearch 7.17: one client, both engines.
+#[test]
+fn elasticsearch_7_indexes_dead_letters_and_redelivers_the_same_way() {
+    let url = std::env::var("SPILLWAY_ELASTICSEARCH_URL").unwrap_or_else(|_| {
+        panic!("SPILLWAY_ELASTICSEARCH_URL is not set: run the suite with scripts/test, which starts Elasticsearch")
+    });
+    index_by_day_dead_letter_and_redeliver(&url);
+}
+
+fn index_by_day_dead_letter_and_redeliver(base: &str) {
     let dir = tempfile::tempdir().unwrap();
     let input = logs_with_bad_documents(dir.path());
     let index = unique_name("logs");
-    let summary = run(&opensearch_url(), &index, &input, dir.path());
+    let summary = run(base, &index, &input, dir.path());
     assert!(
         summary.contains("delivered 9995") && summary.contains("dead-lettered 5"),
         "{summary}"
@@ -95,7 +112,7 @@ fn documents_are_indexed_by_day_bad_ones_dead_lettered_and_redelivery_does_not_d
     // OneDay rotation by event time: the two days the events span, nothing else.
     let (_, indices) = http(
         "GET",
-        &format!("{}/_cat/indices/{index}-*?format=json", opensearch_url()),
+        &format!("{base}/_cat/indices/{index}-*?format=json"),
         "",
     );
     let mut names: Vec<String> = serde_json::from_str::<Value>(&indices)
@@ -110,7 +127,7 @@ fn documents_are_indexed_by_day_bad_ones_dead_lettered_and_redelivery_does_not_d
         names,
         [format!("{index}-2024-05-01"), format!("{index}-2024-05-02")]
     );
-    assert_eq!(count(&format!("{index}-*")), 9995);
+    assert_eq!(count_at(base, &format!("{index}-*")), 9995);
 
     let letters = dead_letters(&dir.path().join("dead"));
     assert_eq!(letters.len(), 5);
@@ -130,8 +147,8 @@ fn documents_are_indexed_by_day_bad_ones_dead_lettered_and_redelivery_does_not_d
 
     // Redeliver everything (no checkpoint): `auto` ids overwrite, the count stays.
     std::fs::remove_file(dir.path().join("opensearch.json")).unwrap();
-    run(&opensearch_url(), &index, &input, dir.path());
-    assert_eq!(count(&format!("{index}-*")), 9995);
+    run(base, &index, &input, dir.path());
+    assert_eq!(count_at(base, &format!("{index}-*")), 9995);
 }
 
 /// Marks about 30 % of a real bulk answer's items as rejected with 429.

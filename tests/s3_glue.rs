@@ -644,11 +644,8 @@ async fn an_outage_longer_than_the_retry_budget_is_dead_lettered_then_redriven_t
     let ledger = Ledger::count(&ids, &[], &ids_in_dead_letter(&first));
     println!("{}", ledger.line("s3 down past the retry budget"));
     assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
-    let first_attempts = first[0].1.attempts_made;
-    assert!(
-        first_attempts >= 2,
-        "retried before giving up: {first_attempts}"
-    );
+    // (A batch may have spent its whole budget waiting on the open circuit and made a single
+    // attempt at the end, so the attempts are only compared per record below.)
 
     // 2. A redrive while it is still down: dead-lettered again, attempts added up.
     std::thread::sleep(Duration::from_millis(1100));
