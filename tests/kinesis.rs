@@ -335,3 +335,140 @@ async fn split_during_consumption(mode: &str) {
         "the parent was read to its end and checkpointed"
     );
 }
+
+/// Issue 7's scenario 4: malformed, oversize, wrong-type and KPL-corrupt records mixed into a
+/// stream of good ones. Every good record lands in the Parquet lake exactly once and every bad
+/// one is in the dead letter with the error type and code that names what was wrong.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_records_of_every_kind_mixed_into_a_stream_are_dead_lettered_and_nothing_is_lost() {
+    let client = kinesis(&kinesis_url()).await;
+    let names = Names {
+        stream: unique_name("stream-mixed"),
+        lease_table: unique_name("leases"),
+    };
+    create_stream(&client, &names.stream, 2).await;
+    let mut corrupt = kpl::aggregate(&[("k", br#"{"id":"x1"}"#), ("k", br#"{"id":"x2"}"#)]);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0x55;
+    // Under Kinesis's 1 MiB record limit, over Firehose's 1000 KiB (set below).
+    let oversize = format!(r#"{{"id":"big","pad":"{}"}}"#, "x".repeat(1_030_000)).into_bytes();
+    let bad: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "malformed",
+            br#"{"id": "m1", "n": "#.to_vec(),
+            "processing-failed",
+            "Decode.InvalidJson",
+        ),
+        (
+            "oversize",
+            oversize,
+            "processing-failed",
+            "Decode.RecordTooLarge",
+        ),
+        (
+            "wrong-type",
+            br#"{"id":"w1","key":"k","n":"not a number"}"#.to_vec(),
+            "format-conversion-failed",
+            "Format.SchemaMismatch",
+        ),
+        (
+            "kpl-corrupt",
+            corrupt,
+            "processing-failed",
+            "Kpl.CorruptAggregate",
+        ),
+    ];
+    let mut records = make_records(0, 1000);
+    for (i, (_, data, _, _)) in bad.iter().enumerate() {
+        records.insert(200 * (i + 1), (format!("bad-{i}"), data.clone()));
+    }
+    put_records(&client, &names.stream, &records).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let config = dir.path().join("mixed.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+name = "mixed"
+[source]
+type = "kinesis"
+stream = "{stream}"
+mode = "polling"
+start_position = "TRIM_HORIZON"
+lease_table = "{table}"
+checkpoint_interval = "500ms"
+[processing]
+max_record_size = "1000 KiB"
+[destination]
+type = "local"
+path = {lake:?}
+prefix = "kinesis/"
+[destination.buffering]
+size = "1 MiB"
+interval = "1s"
+[destination.format]
+type = "parquet"
+[destination.format.schema]
+columns = [{{ name = "id", type = "string" }}, {{ name = "key", type = "string" }}, {{ name = "n", type = "bigint" }}]
+"#,
+            stream = names.stream,
+            table = names.lease_table,
+        ),
+    )
+    .unwrap();
+    let mut cmd = spillway();
+    cmd.args(["run", "--config"])
+        .arg(&config)
+        .env("AWS_ENDPOINT_URL_KINESIS", kinesis_url())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynalite_url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    aws_env(&mut cmd, "http://127.0.0.1:9");
+    cmd.env_remove("AWS_ENDPOINT_URL");
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let parquet_ids = || parquet_strings(&lake.join("kinesis"), "id");
+    while parquet_ids().len() < 1000 || dead_letters(&lake).len() < bad.len() {
+        if Instant::now() > deadline {
+            let expected = ids(0, 1000);
+            let extra: Vec<String> = parquet_ids()
+                .into_iter()
+                .filter(|id| !expected.contains(id))
+                .collect();
+            let codes: Vec<String> = dead_letters(&lake)
+                .into_iter()
+                .map(|(_, r)| r.error_code)
+                .collect();
+            panic!("after 60 s: unexpected ids delivered {extra:?}, dead letters {codes:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop(child);
+
+    let letters = dead_letters(&lake);
+    let ledger = Ledger::count(&ids(0, 1000), &parquet_ids(), &[]);
+    println!(
+        "{} (+{} bad records dead-lettered)",
+        ledger.line("kinesis with every kind of bad record"),
+        letters.len()
+    );
+    assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
+    assert_eq!(
+        letters.len(),
+        bad.len(),
+        "only the bad records are dead-lettered"
+    );
+    for (what, data, error_type, code) in &bad {
+        let letter = letters
+            .iter()
+            .find(|(_, r)| r.raw_bytes().unwrap() == *data)
+            .unwrap_or_else(|| panic!("{what} is not in the dead letter"));
+        assert_eq!(
+            (letter.0.as_str(), letter.1.error_code.as_str()),
+            (*error_type, *code),
+            "{what}"
+        );
+    }
+}
