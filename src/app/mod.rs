@@ -144,9 +144,10 @@ pub async fn run(
         None => start_source(&config, tx, metrics.clone()).await?,
     };
 
-    let progress = options
-        .progress
-        .then(|| tokio::spawn(print_progress(metrics.clone())));
+    let progress = options.progress.then(|| {
+        let read_back = options.read_back.is_some().then(|| read_back_stats.clone());
+        tokio::spawn(print_progress(metrics.clone(), read_back))
+    });
     let (checkpoint_stop, checkpointer) = match store {
         Some(store) => {
             let (stop_tx, stop_rx) = watch::channel(false);
@@ -348,8 +349,10 @@ async fn start_source(
     }
 }
 
-/// A progress line every second: records/s, MiB/s, buffered bytes, objects written.
-async fn print_progress(metrics: Arc<Metrics>) {
+/// A progress line every second: records/s, MiB/s, buffered bytes, objects written; for a
+/// redrive or replay also the objects read of those listed, and an ETA from that share.
+async fn print_progress(metrics: Arc<Metrics>, read_back: Option<Arc<Mutex<ReadBackStats>>>) {
+    let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let mut last = (0u64, 0u64, Instant::now());
     let mut ticks = 0u64;
@@ -367,6 +370,18 @@ async fn print_progress(metrics: Arc<Metrics>) {
             Metrics::get(&metrics.objects_written),
             Metrics::get(&metrics.dead_lettered_records),
         );
+        let line = match &read_back {
+            Some(stats) => {
+                let stats = stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                format!(
+                    "{line} · read {}/{} objects{}",
+                    stats.objects,
+                    stats.objects_listed,
+                    eta(started.elapsed(), stats.objects, stats.objects_listed)
+                )
+            }
+            None => line,
+        };
         last = (records, bytes, Instant::now());
         if tty {
             eprint!("\r\x1b[2K{line}");
@@ -374,6 +389,15 @@ async fn print_progress(metrics: Arc<Metrics>) {
             eprintln!("{line}");
         }
     }
+}
+
+/// " · ETA 12 s" from the time `elapsed` that `done` of `total` took; empty before the first.
+fn eta(elapsed: Duration, done: usize, total: usize) -> String {
+    if done == 0 || done >= total {
+        return String::new();
+    }
+    let left = elapsed.as_secs_f64() / done as f64 * (total - done) as f64;
+    format!(" · ETA {left:.0} s")
 }
 
 /// A DuckDB command that counts what an object destination holds.
@@ -425,5 +449,17 @@ impl RunSummary {
             out.push_str(&format!("  query it:    {query}\n"));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_is_the_time_per_object_read_times_the_objects_left() {
+        assert_eq!(eta(Duration::from_secs(10), 2, 6), " · ETA 20 s");
+        assert_eq!(eta(Duration::from_secs(10), 0, 6), "", "nothing to go by yet");
+        assert_eq!(eta(Duration::from_secs(10), 6, 6), "", "done");
     }
 }

@@ -63,6 +63,8 @@ pub struct RedriveFilter {
 /// What a redrive or replay read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadBackStats {
+    /// Objects listed to read, and read so far.
+    pub objects_listed: usize,
     pub objects: usize,
     pub records: u64,
     /// Dead-letter records outside the time range, left alone.
@@ -298,6 +300,7 @@ mod tests {
         assert_eq!(
             stats,
             ReadBackStats {
+                objects_listed: 1,
                 objects: 1,
                 records: 1,
                 skipped: 1,
