@@ -459,7 +459,11 @@ mod tests {
     #[test]
     fn eta_is_the_time_per_object_read_times_the_objects_left() {
         assert_eq!(eta(Duration::from_secs(10), 2, 6), " · ETA 20 s");
-        assert_eq!(eta(Duration::from_secs(10), 0, 6), "", "nothing to go by yet");
+        assert_eq!(
+            eta(Duration::from_secs(10), 0, 6),
+            "",
+            "nothing to go by yet"
+        );
         assert_eq!(eta(Duration::from_secs(10), 6, 6), "", "done");
     }
 }

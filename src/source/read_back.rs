@@ -114,6 +114,10 @@ impl ReadBackSource {
         objects: Vec<String>,
         tx: mpsc::Sender<SourceMessage>,
     ) -> anyhow::Result<()> {
+        self.stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .objects_listed = objects.len();
         for key in objects {
             let body = self.store.get(&key).await.map_err(|e| {
                 anyhow::anyhow!("cannot read dead letter {}: {e}", self.store.url(&key))
