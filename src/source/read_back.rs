@@ -120,7 +120,7 @@ impl ReadBackSource {
             .objects_listed = objects.len();
         for key in objects {
             let body = self.store.get(&key).await.map_err(|e| {
-                anyhow::anyhow!("cannot read dead letter {}: {e}", self.store.url(&key))
+                anyhow::anyhow!("cannot read {}: {e}", self.store.url(&key))
             })?;
             let records = match &self.what {
                 ReadBack::Redrive(filter) => self.dead_letter_records(filter, &key, &body),
