@@ -89,6 +89,24 @@ impl Batch {
         }
     }
 
+    /// A batch of `lines` from one shard, positions 0, 1, …: for tests of what consumes batches.
+    #[cfg(test)]
+    pub fn of_lines<S: AsRef<[u8]>>(lines: &[S]) -> Batch {
+        let mut batch = Batch::new(PartitionKey(Arc::from("k/")));
+        for (i, line) in lines.iter().enumerate() {
+            let meta = RecordMeta {
+                shard: Arc::from("f"),
+                position: i as u64,
+                sequence_number: None,
+                sub_sequence: None,
+                arrival_ms: 0,
+                prior_attempts: 0,
+            };
+            batch.push(line.as_ref(), meta);
+        }
+        batch
+    }
+
     /// Appends one record (a newline is added after it).
     pub fn push(&mut self, data: &[u8], meta: RecordMeta) {
         if self.records.is_empty() {

@@ -119,9 +119,11 @@ impl ReadBackSource {
             .unwrap_or_else(|p| p.into_inner())
             .objects_listed = objects.len();
         for key in objects {
-            let body = self.store.get(&key).await.map_err(|e| {
-                anyhow::anyhow!("cannot read {}: {e}", self.store.url(&key))
-            })?;
+            let body = self
+                .store
+                .get(&key)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", self.store.url(&key)))?;
             let records = match &self.what {
                 ReadBack::Redrive(filter) => self.dead_letter_records(filter, &key, &body),
                 ReadBack::Replay(_) => self.backup_records(&key, &body),

@@ -517,7 +517,6 @@ impl<'a> Cursor<'a, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{PartitionKey, RecordMeta};
     use crate::schema::{ColumnSpec, TableSchema};
     use arrow_json::ReaderBuilder;
 
@@ -546,19 +545,7 @@ mod tests {
     }
 
     fn batch(lines: &[String]) -> Batch {
-        let mut b = Batch::new(PartitionKey(Arc::from("k/")));
-        for (i, line) in lines.iter().enumerate() {
-            let meta = RecordMeta {
-                shard: Arc::from("f"),
-                position: i as u64,
-                sequence_number: None,
-                sub_sequence: None,
-                arrival_ms: 0,
-                prior_attempts: 0,
-            };
-            b.push(line.as_bytes(), meta);
-        }
-        b
+        Batch::of_lines(lines)
     }
 
     /// arrow-json's answer for the whole batch, as the encoder's slow path decodes it.

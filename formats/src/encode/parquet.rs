@@ -272,7 +272,6 @@ fn decode_range(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{PartitionKey, RecordMeta};
     use crate::schema::ColumnSpec;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, TimestampMillisecondType};
@@ -280,19 +279,7 @@ mod tests {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn batch(lines: &[&str]) -> Batch {
-        let mut b = Batch::new(PartitionKey(Arc::from("k/")));
-        for (i, line) in lines.iter().enumerate() {
-            let meta = RecordMeta {
-                shard: Arc::from("f"),
-                position: i as u64,
-                sequence_number: None,
-                sub_sequence: None,
-                arrival_ms: 0,
-                prior_attempts: 0,
-            };
-            b.push(line.as_bytes(), meta);
-        }
-        b
+        Batch::of_lines(lines)
     }
 
     fn fixed_schema() -> SchemaSource {
