@@ -108,17 +108,7 @@ pub(super) async fn build(config: &ValidatedConfig) -> anyhow::Result<Destinatio
         DestinationSettings::Opensearch(options) => {
             let dead = dead_letter(config, &mut aws, None).await?;
             // backup_mode = AllDocuments: every raw record, in the dead letter's store.
-            let (backup, backup_location) = match &config.backup_prefix {
-                Some(prefix) => (
-                    Some(Arc::new(SourceBackup::new(
-                        dead.store.clone(),
-                        prefix.clone(),
-                        config.name.clone(),
-                    ))),
-                    Some((dead.store.clone(), prefix.table_layout().root)),
-                ),
-                None => (None, None),
-            };
+            let (backup, backup_location) = source_backup(config, &dead.store);
             Ok(Destination {
                 sink: Arc::new(
                     OpenSearchSink::new((**options).clone())
@@ -258,14 +248,7 @@ async fn build_object(config: &ValidatedConfig, aws: &mut Aws) -> anyhow::Result
     };
 
     let dead = dead_letter(config, aws, Some(store.clone())).await?;
-    let backup_store = store.clone();
-    let backup = config.backup_prefix.as_ref().map(|prefix| {
-        Arc::new(SourceBackup::new(
-            store.clone(),
-            prefix.clone(),
-            config.name.clone(),
-        ))
-    });
+    let (backup, backup_location) = source_backup(config, &store);
     let table_url = store.url(&config.prefix.table_layout().root);
     let sink = ObjectSink::new(store, config.name.clone(), encoder, catalog);
     Ok(Destination {
@@ -273,15 +256,33 @@ async fn build_object(config: &ValidatedConfig, aws: &mut Aws) -> anyhow::Result
         dead_letter: dead.writer,
         dead_letter_store: dead.store,
         dead_letter_root: dead.root,
-        backup_location: config
-            .backup_prefix
-            .as_ref()
-            .map(|prefix| (backup_store, prefix.table_layout().root)),
+        backup_location,
         backup,
         table_url,
         dead_letter_url: dead.url,
         catalog_description,
     })
+}
+
+/// The source-record backup writer and its location (store, prefix root), when the config
+/// keeps a backup in `store`.
+type Backup = (
+    Option<Arc<SourceBackup>>,
+    Option<(Arc<dyn ObjectStore>, String)>,
+);
+
+fn source_backup(config: &ValidatedConfig, store: &Arc<dyn ObjectStore>) -> Backup {
+    match &config.backup_prefix {
+        Some(prefix) => (
+            Some(Arc::new(SourceBackup::new(
+                store.clone(),
+                prefix.clone(),
+                config.name.clone(),
+            ))),
+            Some((store.clone(), prefix.table_layout().root)),
+        ),
+        None => (None, None),
+    }
 }
 
 /// The dead letter's writer, store, root in the store, and URL.
