@@ -53,6 +53,10 @@ enum Command {
         /// Only records whose last attempt ended before this time (RFC 3339).
         #[arg(long, value_parser = parse_time)]
         until: Option<i64>,
+        /// Once every record read is delivered or dead-lettered again, delete the dead-letter
+        /// objects that were redriven whole (none skipped by the time range, none unreadable).
+        #[arg(long)]
+        remove: bool,
     },
     /// Send the raw source-record backup through the destination again (the config's own
     /// backup, or --from): rebuild a destination, or fill a new one, without the stream.
@@ -104,18 +108,19 @@ fn main() -> ExitCode {
             error_types,
             since,
             until,
+            remove,
         } => {
             let what = ReadBack::Redrive(RedriveFilter {
                 error_types,
                 since_ms: since,
                 until_ms: until,
             });
-            (
-                config,
-                false,
-                None,
-                Some(ReadBackOptions { what, from: None }),
-            )
+            let options = ReadBackOptions {
+                what,
+                from: None,
+                remove_redriven: remove,
+            };
+            (config, false, None, Some(options))
         }
         Command::Replay {
             config,
@@ -127,7 +132,12 @@ fn main() -> ExitCode {
                 since_ms: since,
                 until_ms: until,
             });
-            (config, false, None, Some(ReadBackOptions { what, from }))
+            let options = ReadBackOptions {
+                what,
+                from,
+                remove_redriven: false,
+            };
+            (config, false, None, Some(options))
         }
     };
     let config = match config::load(&path) {

@@ -613,7 +613,7 @@ async fn the_schema_can_come_from_an_existing_glue_table() {
 /// Issue 7's scenario 2: the destination is down for longer than the retry budget, so every
 /// record goes to the dead letter; a redrive while it is still down dead-letters them again
 /// with the attempts added up; once it is back, a redrive of the newer dead letters delivers
-/// every record exactly once.
+/// every record exactly once, and `--remove` deletes the dead letters it redrove whole.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_outage_longer_than_the_retry_budget_is_dead_lettered_then_redriven_to_completion() {
     let moto = moto_url();
@@ -684,14 +684,22 @@ async fn an_outage_longer_than_the_retry_budget_is_dead_lettered_then_redriven_t
 
     // 3. It is back: redriving the newer dead letters delivers every record once.
     proxy.set_plan(Plan::pass());
-    let summary = spillway_with(&["redrive", "--since", &since]);
+    let summary = spillway_with(&["redrive", "--since", &since, "--remove"]);
     assert!(
         summary.contains("redrive:     3000 records")
-            && summary.contains("3000 outside the time range"),
+            && summary.contains("3000 outside the time range")
+            && summary.contains("objects redriven whole were removed"),
         "{summary}"
     );
     let ledger = Ledger::count(&ids, &delivered_event_ids(&s3, &bucket).await, &[]);
     println!("{}", ledger.line("redrive after the outage"));
+    // `--remove` deleted the second run's dead letters (redriven whole) and kept the first
+    // run's, whose records were outside the range.
+    let left = dead_letters(&dead);
+    assert_eq!(left.len(), 3000);
+    assert!(left
+        .iter()
+        .all(|(_, r)| r.attempt_ending_timestamp < second_started.timestamp_millis()));
     assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
 }
 

@@ -58,6 +58,9 @@ pub struct ReadBackOptions {
     /// Replay only: a folder or `s3://bucket/prefix` holding backup objects, instead of the
     /// config's own backup.
     pub from: Option<String>,
+    /// Redrive only: once the run has delivered or dead-lettered everything it read, delete
+    /// the dead-letter objects every line of which was redriven.
+    pub remove_redriven: bool,
 }
 
 /// What a run did.
@@ -118,6 +121,7 @@ pub async fn run(
 
     let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_CHUNKS);
     let read_back_stats = Arc::new(Mutex::new(ReadBackStats::default()));
+    let mut read_back_store = None;
     let (store, source, checkpoint_every) = match &options.read_back {
         Some(read_back) => {
             let dead_letter = (
@@ -132,6 +136,7 @@ pub async fn run(
                 what: read_back.what.clone(),
                 stats: read_back_stats.clone(),
             };
+            read_back_store = Some(source.store.clone());
             let objects = source.objects().await?;
             tracing::info!(objects = objects.len(), from = %source.store.url(&source.root), "reading back");
             let task = tokio::spawn(async move {
@@ -197,6 +202,13 @@ pub async fn run(
         }
     }
     let source_stats = source.await.context("source task failed")??;
+    if let (Some(store), Some(read_back), StopReason::SourceEnded) =
+        (&read_back_store, &options.read_back, stop)
+    {
+        if read_back.remove_redriven {
+            remove_sent_whole(store.as_ref(), &read_back_stats).await?;
+        }
+    }
 
     if options.serve && stop == StopReason::SourceEnded {
         tracing::info!("input ended; serving metrics until a shutdown signal");
@@ -249,6 +261,27 @@ async fn checkpoint_loop(
             return Ok(());
         }
     }
+}
+
+/// Deletes the dead-letter objects a finished redrive sent whole (every record of them is now
+/// delivered or in a newer dead letter); counts them in `removed`.
+async fn remove_sent_whole(
+    store: &dyn ObjectStore,
+    stats: &Mutex<ReadBackStats>,
+) -> anyhow::Result<()> {
+    let keys = stats
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .sent_whole
+        .clone();
+    for key in &keys {
+        store
+            .delete(key)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot remove redriven {}: {e}", store.url(key)))?;
+    }
+    stats.lock().unwrap_or_else(|p| p.into_inner()).removed = keys.len();
+    Ok(())
 }
 
 /// Where a redrive or replay reads: a store and the root of the prefix in it.
@@ -436,8 +469,15 @@ impl RunSummary {
         }
         if let Some((name, stats)) = &self.read_back {
             out.push_str(&format!(
-                "  {name}:     {} records from {} objects ({} outside the time range, {} unreadable); the objects are kept\n",
-                stats.records, stats.objects, stats.skipped, stats.unreadable
+                "  {name}:     {} records from {} objects ({} outside the time range, {} unreadable); {}\n",
+                stats.records,
+                stats.objects,
+                stats.skipped,
+                stats.unreadable,
+                match stats.removed {
+                    0 => "the objects are kept".to_string(),
+                    n => format!("{n} objects redriven whole were removed"),
+                }
             ));
         }
         out.push_str(&format!("  table:       {}\n", self.table_url));

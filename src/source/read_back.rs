@@ -72,6 +72,11 @@ pub struct ReadBackStats {
     /// Lines that are not error records (or whose `rawData` is not base64), or backup objects
     /// that are not gzip: reported, kept, not sent.
     pub unreadable: u64,
+    /// Dead-letter objects every line of which was sent (none skipped, none unreadable): the
+    /// ones `redrive --remove` may delete once the run has acknowledged everything.
+    pub sent_whole: Vec<String>,
+    /// Of those, deleted by `redrive --remove` after the run.
+    pub removed: usize,
 }
 
 /// Where to read back from: a store and the fixed root of the prefix in it.
@@ -182,6 +187,7 @@ impl ReadBackSource {
         let shard: Arc<str> = Arc::from(format!("redrive/{key}"));
         let mut records = Vec::new();
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let left_out_before = stats.skipped + stats.unreadable;
         for (line_number, line) in body.split(|b| *b == b'\n').enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
@@ -216,6 +222,9 @@ impl ReadBackSource {
                     prior_attempts: error.attempts_made,
                 },
             });
+        }
+        if stats.skipped + stats.unreadable == left_out_before {
+            stats.sent_whole.push(key.to_string());
         }
         records
     }
@@ -278,6 +287,10 @@ mod tests {
             "errors/processing-failed/2024/b.json",
             &[error_line(r#"{"n":3}"#, 1, 1_000)],
         );
+        write(
+            "errors/s3-failed/2024/c.json",
+            &[error_line(r#"{"n":4}"#, 2, 2_000)],
+        );
         let stats = Arc::new(Mutex::new(ReadBackStats::default()));
         let source = ReadBackSource {
             store: Arc::new(LocalStore::new(dir.path().to_path_buf(), "LocalLake")),
@@ -290,14 +303,24 @@ mod tests {
             stats: stats.clone(),
         };
         let objects = source.objects().await.unwrap();
-        assert_eq!(objects, ["errors/s3-failed/2024/a.json"]);
+        assert_eq!(
+            objects,
+            [
+                "errors/s3-failed/2024/a.json",
+                "errors/s3-failed/2024/c.json"
+            ]
+        );
         let (tx, mut rx) = mpsc::channel(4);
         source.run(objects, tx).await.unwrap();
-        let Some(SourceMessage::Records(records)) = rx.recv().await else {
-            panic!("records expected");
-        };
-        assert!(rx.recv().await.is_none());
-        assert_eq!(records.len(), 1);
+        let mut records = Vec::new();
+        while let Some(message) = rx.recv().await {
+            let SourceMessage::Records(chunk) = message else {
+                panic!("records expected");
+            };
+            records.extend(chunk);
+        }
+        assert_eq!(records.len(), 2);
+        assert_eq!(&records[1].data[..], br#"{"n":4}"#);
         assert_eq!(&records[0].data[..], br#"{"n":1}"#);
         assert_eq!(records[0].meta.prior_attempts, 3);
         assert_eq!(records[0].meta.arrival_ms, 1_714_521_600_000);
@@ -306,11 +329,14 @@ mod tests {
         assert_eq!(
             stats,
             ReadBackStats {
-                objects_listed: 1,
-                objects: 1,
-                records: 1,
+                objects_listed: 2,
+                objects: 2,
+                records: 2,
                 skipped: 1,
-                unreadable: 1
+                unreadable: 1,
+                // a.json had a line skipped and one unreadable: only c.json went whole.
+                sent_whole: vec!["errors/s3-failed/2024/c.json".to_string()],
+                removed: 0,
             }
         );
     }

@@ -291,6 +291,17 @@ impl ObjectStore for S3Store {
         Ok(body.into_bytes().to_vec())
     }
 
+    async fn delete(&self, key: &str) -> Result<(), SinkError> {
+        self.client
+            .delete_object()
+            .bucket(&self.options.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| sink_error("S3", "DeleteObject", &self.target(key), e))?;
+        Ok(())
+    }
+
     async fn clean_up_after_crash(
         &self,
         prefix: &str,

@@ -109,6 +109,16 @@ impl ObjectStore for LocalStore {
             .map_err(|e| from_io(e, &format!("reading {}", path.display())))
     }
 
+    async fn delete(&self, key: &str) -> Result<(), SinkError> {
+        let path = self.path(key);
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(from_io(e, &format!("removing {}", path.display())))
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn clean_up_after_crash(
         &self,
         _prefix: &str,

@@ -39,6 +39,9 @@ pub trait ObjectStore: Send + Sync {
 
     async fn get(&self, key: &str) -> Result<Vec<u8>, SinkError>;
 
+    /// Removes one object (an absent one is no error).
+    async fn delete(&self, key: &str) -> Result<(), SinkError>;
+
     /// Removes what a crash left under `prefix` (temp files, unfinished multipart uploads of
     /// objects whose name starts with `name_start`, e.g. `clickstream-1-`); returns how many.
     async fn clean_up_after_crash(
