@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use spillway::app::{self, ReadBackOptions, RunOptions};
+use spillway::app::{self, RunOptions};
 use spillway::config::{self, ConfigError};
-use spillway::source::read_back::{ReadBack, RedriveFilter, TimeRange};
+use spillway::source::read_back::{ReadBack, Redrive, Replay, TimeRange};
 use tokio::sync::watch;
 
 #[derive(Parser)]
@@ -110,17 +110,15 @@ fn main() -> ExitCode {
             until,
             remove,
         } => {
-            let what = ReadBack::Redrive(RedriveFilter {
+            let redrive = ReadBack::Redrive(Redrive {
                 error_types,
-                since_ms: since,
-                until_ms: until,
+                ended: TimeRange {
+                    since_ms: since,
+                    until_ms: until,
+                },
+                remove,
             });
-            let options = ReadBackOptions {
-                what,
-                from: None,
-                remove_redriven: remove,
-            };
-            (config, false, None, Some(options))
+            (config, false, None, Some(redrive))
         }
         Command::Replay {
             config,
@@ -128,16 +126,14 @@ fn main() -> ExitCode {
             since,
             until,
         } => {
-            let what = ReadBack::Replay(TimeRange {
-                since_ms: since,
-                until_ms: until,
-            });
-            let options = ReadBackOptions {
-                what,
+            let replay = ReadBack::Replay(Replay {
+                written: TimeRange {
+                    since_ms: since,
+                    until_ms: until,
+                },
                 from,
-                remove_redriven: false,
-            };
-            (config, false, None, Some(options))
+            });
+            (config, false, None, Some(replay))
         }
     };
     let config = match config::load(&path) {

@@ -25,7 +25,7 @@ use crate::metrics::{self, Metrics};
 use crate::pipeline::{Deliverer, Partitioner, Pipeline, StopReason};
 use crate::source::file::{read_inputs, FileSourceStats};
 use crate::source::kinesis::KinesisSource;
-use crate::source::read_back::{ReadBack, ReadBackSource, ReadBackStats};
+use crate::source::read_back::{ReadBack, ReadBackSource, ReadBackStats, Replay};
 use crate::source::SourceMessage;
 use spillway_sinks::s3::{
     dynamodb_client, s3_client, sdk_config, AwsConnection, S3Options, S3Store,
@@ -48,19 +48,7 @@ pub struct RunOptions {
     pub serve: bool,
     /// Read the stream's output back instead of the configured source: the dead letter
     /// (`spillway redrive`) or the source-record backup (`spillway replay`).
-    pub read_back: Option<ReadBackOptions>,
-}
-
-/// What `spillway redrive` or `spillway replay` reads.
-#[derive(Clone, Debug)]
-pub struct ReadBackOptions {
-    pub what: ReadBack,
-    /// Replay only: a folder or `s3://bucket/prefix` holding backup objects, instead of the
-    /// config's own backup.
-    pub from: Option<String>,
-    /// Redrive only: once the run has delivered or dead-lettered everything it read, delete
-    /// the dead-letter objects every line of which was redriven.
-    pub remove_redriven: bool,
+    pub read_back: Option<ReadBack>,
 }
 
 /// What a run did.
@@ -133,7 +121,7 @@ pub async fn run(
             let source = ReadBackSource {
                 store,
                 root,
-                what: read_back.what.clone(),
+                what: read_back.clone(),
                 stats: read_back_stats.clone(),
             };
             read_back_store = Some(source.store.clone());
@@ -202,10 +190,10 @@ pub async fn run(
         }
     }
     let source_stats = source.await.context("source task failed")??;
-    if let (Some(store), Some(read_back), StopReason::SourceEnded) =
+    if let (Some(store), Some(ReadBack::Redrive(redrive)), StopReason::SourceEnded) =
         (&read_back_store, &options.read_back, stop)
     {
-        if read_back.remove_redriven {
+        if redrive.remove {
             remove_sent_whole(store.as_ref(), &read_back_stats).await?;
         }
     }
@@ -225,7 +213,7 @@ pub async fn run(
         objects: Metrics::get(&metrics.objects_written),
         source: source_stats,
         read_back: options.read_back.as_ref().map(|r| {
-            let name = match r.what {
+            let name = match r {
                 ReadBack::Redrive(_) => "redrive",
                 ReadBack::Replay(_) => "replay",
             };
@@ -289,17 +277,19 @@ async fn remove_sent_whole(
 async fn read_back_location(
     dead_letter: (&Arc<dyn ObjectStore>, &String),
     backup: &Option<(Arc<dyn ObjectStore>, String)>,
-    read_back: &ReadBackOptions,
+    read_back: &ReadBack,
 ) -> anyhow::Result<(Arc<dyn ObjectStore>, String)> {
-    match (&read_back.what, &read_back.from) {
-        (ReadBack::Redrive(_), _) => Ok((dead_letter.0.clone(), dead_letter.1.clone())),
-        (ReadBack::Replay(_), None) => backup.clone().ok_or_else(|| {
+    match read_back {
+        ReadBack::Redrive(_) => Ok((dead_letter.0.clone(), dead_letter.1.clone())),
+        ReadBack::Replay(Replay { from: None, .. }) => backup.clone().ok_or_else(|| {
             anyhow::anyhow!(
                 "replay: this stream keeps no source-record backup ([destination.backup]); \
                  give --from with a folder or s3://bucket/prefix of backup objects"
             )
         }),
-        (ReadBack::Replay(_), Some(from)) => match from.strip_prefix("s3://") {
+        ReadBack::Replay(Replay {
+            from: Some(from), ..
+        }) => match from.strip_prefix("s3://") {
             Some(rest) => {
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
                 let connection = AwsConnection::default();

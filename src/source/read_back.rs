@@ -30,11 +30,11 @@ const CHUNK_RECORDS: usize = 500;
 /// What to read back.
 #[derive(Clone, Debug)]
 pub enum ReadBack {
-    Redrive(RedriveFilter),
-    Replay(TimeRange),
+    Redrive(Redrive),
+    Replay(Replay),
 }
 
-/// Backup objects written in `[since, until)`, by the time in their names.
+/// Times in `[since, until)`, ms since the epoch; either end open.
 #[derive(Clone, Debug, Default)]
 pub struct TimeRange {
     pub since_ms: Option<i64>,
@@ -48,16 +48,27 @@ impl TimeRange {
     }
 }
 
-/// Which dead letters to redrive.
+/// Which dead letters to redrive, and what to do with them after.
 #[derive(Clone, Debug, Default)]
-pub struct RedriveFilter {
+pub struct Redrive {
     /// Error-output types (`processing-failed`, `s3-failed`, …) to take; empty: all. Matched
     /// against the object key's path segments, where the error prefix puts the type.
     pub error_types: Vec<String>,
-    /// Only records whose last attempt ended at or after this (ms since the epoch).
-    pub since_ms: Option<i64>,
-    /// Only records whose last attempt ended before this.
-    pub until_ms: Option<i64>,
+    /// Only records whose last attempt ended in this range.
+    pub ended: TimeRange,
+    /// Once the run has delivered or dead-lettered everything it read, delete the objects
+    /// redriven whole (`--remove`).
+    pub remove: bool,
+}
+
+/// Which backup objects to replay.
+#[derive(Clone, Debug, Default)]
+pub struct Replay {
+    /// Only objects whose names say they were written in this range.
+    pub written: TimeRange,
+    /// A folder or `s3://bucket/prefix` holding backup objects, instead of the config's own
+    /// backup.
+    pub from: Option<String>,
 }
 
 /// What a redrive or replay read.
@@ -98,16 +109,16 @@ impl ReadBackSource {
         Ok(keys
             .into_iter()
             .filter(|key| match &self.what {
-                ReadBack::Redrive(filter) => {
+                ReadBack::Redrive(redrive) => {
                     key.ends_with(".json")
-                        && (filter.error_types.is_empty()
+                        && (redrive.error_types.is_empty()
                             || key
                                 .split('/')
-                                .any(|segment| filter.error_types.iter().any(|t| t == segment)))
+                                .any(|segment| redrive.error_types.iter().any(|t| t == segment)))
                 }
-                ReadBack::Replay(range) => {
+                ReadBack::Replay(replay) => {
                     key.ends_with(".json.gz")
-                        && object_time_ms(key).is_none_or(|ms| range.contains(ms))
+                        && object_time_ms(key).is_none_or(|ms| replay.written.contains(ms))
                 }
             })
             .collect())
@@ -130,7 +141,7 @@ impl ReadBackSource {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", self.store.url(&key)))?;
             let records = match &self.what {
-                ReadBack::Redrive(filter) => self.dead_letter_records(filter, &key, &body),
+                ReadBack::Redrive(redrive) => self.dead_letter_records(redrive, &key, &body),
                 ReadBack::Replay(_) => self.backup_records(&key, &body),
             };
             self.stats.lock().unwrap_or_else(|p| p.into_inner()).objects += 1;
@@ -183,7 +194,7 @@ impl ReadBackSource {
     }
 
     /// The records of one dead-letter object that pass the filter.
-    fn dead_letter_records(&self, filter: &RedriveFilter, key: &str, body: &[u8]) -> Vec<Record> {
+    fn dead_letter_records(&self, redrive: &Redrive, key: &str, body: &[u8]) -> Vec<Record> {
         let shard: Arc<str> = Arc::from(format!("redrive/{key}"));
         let mut records = Vec::new();
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
@@ -203,10 +214,7 @@ impl ReadBackSource {
                     continue;
                 }
             };
-            let ended = error.attempt_ending_timestamp;
-            let in_range = filter.since_ms.is_none_or(|since| ended >= since)
-                && filter.until_ms.is_none_or(|until| ended < until);
-            if !in_range {
+            if !redrive.ended.contains(error.attempt_ending_timestamp) {
                 stats.skipped += 1;
                 continue;
             }
@@ -295,10 +303,13 @@ mod tests {
         let source = ReadBackSource {
             store: Arc::new(LocalStore::new(dir.path().to_path_buf(), "LocalLake")),
             root: "errors/".into(),
-            what: ReadBack::Redrive(RedriveFilter {
+            what: ReadBack::Redrive(Redrive {
                 error_types: vec!["s3-failed".into()],
-                since_ms: None,
-                until_ms: Some(5_000),
+                ended: TimeRange {
+                    since_ms: None,
+                    until_ms: Some(5_000),
+                },
+                remove: false,
             }),
             stats: stats.clone(),
         };
