@@ -63,6 +63,7 @@ fn start(policy: FlushPolicy) -> Harness {
         deliverer,
         tracker.clone(),
         metrics.clone(),
+        None,
     );
     let (tx, rx) = mpsc::channel(4);
     let run = tokio::spawn(pipeline.run(rx, std::future::pending()));

@@ -4,10 +4,13 @@
 //!
 //! Flow: Source → `Record` → Decode → Partition → Batcher → `Batch` → Encode/Deliver → ack.
 
+use std::cmp::Ordering;
+use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 /// Identifies a source stream of ordered positions: a Kinesis shard id, or an input file path.
 pub type ShardId = Arc<str>;
@@ -39,6 +42,57 @@ impl RecordMeta {
             None => self.position.to_string(),
         }
     }
+
+    /// The record's place in its shard as every read of the shard sees it.
+    pub fn stable_position(&self) -> StablePosition {
+        StablePosition {
+            sequence: self.sequence_text(),
+            sub_sequence: self.sub_sequence.unwrap_or(0),
+        }
+    }
+}
+
+/// A record's place in its shard that is the same on every read: a Kinesis sequence number
+/// and KPL sub-sequence, or a file's byte offset (`position` is a per-run ordinal for Kinesis,
+/// so it cannot name anything that must survive a restart).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StablePosition {
+    /// Decimal digits without leading zeros (Kinesis sequence numbers exceed 128 bits).
+    pub sequence: String,
+    pub sub_sequence: u32,
+}
+
+impl Ord for StablePosition {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.sequence.len(), &self.sequence, self.sub_sequence).cmp(&(
+            other.sequence.len(),
+            &other.sequence,
+            other.sub_sequence,
+        ))
+    }
+}
+
+impl PartialOrd for StablePosition {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for StablePosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.sequence, self.sub_sequence)
+    }
+}
+
+/// A run of one shard's records, first to last, that `exactly_once` delivery closes as a
+/// unit: every partition's records of it become one object each, named from the segment, so
+/// a re-read of the shard names them the same. `first_arrival_ms` names the objects' time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub shard: String,
+    pub first: StablePosition,
+    pub last: StablePosition,
+    pub first_arrival_ms: i64,
 }
 
 /// One input record: its raw bytes and where it came from.
@@ -77,6 +131,8 @@ pub struct Batch {
     pub records: Vec<BatchRecord>,
     /// Arrival time of the first record, ms since the epoch; names the object.
     pub first_arrival_ms: i64,
+    /// The shard segment the batch is part of, in `exactly_once` delivery; names the object.
+    pub segment: Option<Arc<Segment>>,
 }
 
 impl Batch {
@@ -86,6 +142,7 @@ impl Batch {
             data: Vec::new(),
             records: Vec::new(),
             first_arrival_ms: 0,
+            segment: None,
         }
     }
 
@@ -142,6 +199,7 @@ impl Batch {
     /// A new batch of the same key holding only the records at `indices` (in that order).
     pub fn select(&self, indices: &[usize]) -> Batch {
         let mut out = Batch::new(self.key.clone());
+        out.segment = self.segment.clone();
         for &i in indices {
             out.push(self.record_data(i), self.records[i].meta.clone());
         }
@@ -213,5 +271,22 @@ mod tests {
         let picked = batch.select(&[2, 0]);
         assert_eq!(picked.data, b"{\"a\":333}\n{\"a\":1}\n");
         assert_eq!(picked.records[0].meta.position, 3);
+    }
+
+    #[test]
+    fn stable_positions_order_as_numbers_then_sub_sequences() {
+        let at = |sequence: &str, sub_sequence| StablePosition {
+            sequence: sequence.into(),
+            sub_sequence,
+        };
+        assert!(at("9", 0) < at("10", 0));
+        assert!(
+            at(
+                "49590338271490256608559692538361571095921575989136588898",
+                0
+            ) > at("4959033827149025660855969253836157109592157598913658889", 7)
+        );
+        assert!(at("10", 1) < at("10", 2));
+        assert_eq!(meta(7).stable_position(), at("7", 0));
     }
 }

@@ -55,6 +55,7 @@ impl SourceBackup {
         let options = PutOptions {
             content_type: "application/x-ndjson",
             content_encoding: Some("gzip"),
+            ..PutOptions::default()
         };
         self.store.put(&key, body, &options).await?;
         Ok(key)

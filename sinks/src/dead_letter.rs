@@ -118,6 +118,7 @@ impl DeadLetter for ObjectDeadLetter {
         let options = PutOptions {
             content_type: "application/x-ndjson",
             content_encoding: None,
+            ..PutOptions::default()
         };
         let mut written = Vec::new();
         for (prefix, body) in objects {

@@ -57,6 +57,20 @@ pub fn publish(file: BufWriter<File>, temp: &Path, target: &Path) -> io::Result<
     Ok(())
 }
 
+/// Publishes a staged file only if `target` does not exist yet (a hard link, which fails on an
+/// existing name, then the temp name is removed): `AlreadyExists` leaves `target` as it was.
+pub fn publish_new(file: BufWriter<File>, temp: &Path, target: &Path) -> io::Result<()> {
+    let file = file.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    let linked = fs::hard_link(temp, target);
+    let _ = fs::remove_file(temp);
+    linked?;
+    if let Some(dir) = target.parent().and_then(|d| File::open(d).ok()) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
 /// Removes temp files left by a crash under `root`; returns how many were removed.
 pub fn sweep_stale_temp_files(root: &Path) -> io::Result<usize> {
     let mut removed = 0;

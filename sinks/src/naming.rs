@@ -2,6 +2,7 @@
 //! `<stream>-<version>-<yyyy>-<MM>-<dd>-<HH>-<mm>-<ss>-<id><extension>`.
 
 use chrono::{DateTime, Utc};
+use spillway_formats::record::Segment;
 
 /// Firehose's delivery-stream version; Spillway writes 1.
 pub const STREAM_VERSION: u32 = 1;
@@ -18,6 +19,16 @@ pub fn object_name(stream: &str, time_ms: i64, id: &str, extension: &str) -> Str
 /// A fresh random object id (a UUID v4, as Firehose uses).
 pub fn random_object_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// The object id in `exactly_once` delivery: a name-based UUID (v5) of the segment and the
+/// evaluated prefix, so that a re-read of the same records names the same object.
+pub fn segment_object_id(segment: &Segment, evaluated_prefix: &str) -> String {
+    let name = format!(
+        "{}\n{}\n{}\n{evaluated_prefix}",
+        segment.shard, segment.first, segment.last
+    );
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes()).to_string()
 }
 
 /// The full key of a new object: the evaluated prefix (its `!{firehose:random-string}`
@@ -48,5 +59,29 @@ mod tests {
             object_name("clicks", 1_714_521_601_500, "abc", ".snappy.parquet"),
             "clicks-1-2024-05-01-00-00-01-abc.snappy.parquet"
         );
+    }
+
+    #[test]
+    fn segment_ids_depend_on_the_segment_and_prefix_only() {
+        use spillway_formats::record::StablePosition;
+        let at = |sequence: &str| StablePosition {
+            sequence: sequence.into(),
+            sub_sequence: 0,
+        };
+        let segment = Segment {
+            shard: "shardId-000000000000".into(),
+            first: at("100"),
+            last: at("200"),
+            first_arrival_ms: 0,
+        };
+        let id = segment_object_id(&segment, "dt=2024-05-01/");
+        assert_eq!(id, segment_object_id(&segment.clone(), "dt=2024-05-01/"));
+        assert_ne!(id, segment_object_id(&segment, "dt=2024-05-02/"));
+        let later = Segment {
+            last: at("201"),
+            ..segment
+        };
+        assert_ne!(id, segment_object_id(&later, "dt=2024-05-01/"));
+        assert_eq!(id.len(), 36);
     }
 }

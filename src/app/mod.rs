@@ -18,12 +18,13 @@ use tokio::time::Instant;
 
 use crate::checkpoint::lease_table::LeaseTable;
 use crate::checkpoint::{
-    CheckpointStore, CheckpointTracker, FileCheckpointStore, LeaseCheckpoints,
+    CheckpointStore, CheckpointTracker, FileCheckpointStore, FileSegmentLog, LeaseCheckpoints,
+    LeaseSegmentLog, SegmentLog,
 };
 use crate::config::{FormatSettings, SourceSettings, ValidatedConfig};
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Deliverer, Partitioner, Pipeline, StopReason};
-use crate::source::file::{read_inputs, FileSourceStats};
+use crate::source::file::{read_inputs, ArrivalTime, FileSourceStats};
 use crate::source::kinesis::KinesisSource;
 use crate::source::read_back::{ReadBack, ReadBackSource, ReadBackStats, Replay};
 use crate::source::SourceMessage;
@@ -110,7 +111,7 @@ pub async fn run(
     let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_CHUNKS);
     let read_back_stats = Arc::new(Mutex::new(ReadBackStats::default()));
     let mut read_back_store = None;
-    let (store, source, checkpoint_every) = match &options.read_back {
+    let (store, source, checkpoint_every, segment_log) = match &options.read_back {
         Some(read_back) => {
             let dead_letter = (
                 &destination.dead_letter_store,
@@ -131,8 +132,9 @@ pub async fn run(
                 source.run(objects, tx).await?;
                 Ok(FileSourceStats::default())
             });
-            // Nothing to checkpoint: what is read back is listed whole each time.
-            (None, task, CHECKPOINT_EVERY)
+            // Nothing to checkpoint: what is read back is listed whole each time. Nothing to
+            // re-read either, so no segments: read-back runs batch per partition key.
+            (None, task, CHECKPOINT_EVERY, None)
         }
         None => start_source(&config, tx, metrics.clone()).await?,
     };
@@ -170,6 +172,7 @@ pub async fn run(
         deliverer,
         tracker.clone(),
         metrics.clone(),
+        segment_log,
     );
     let mut signal = shutdown.clone();
     let stop = pipeline
@@ -305,11 +308,13 @@ async fn read_back_location(
     }
 }
 
-/// The source task, its checkpoint store and how often to checkpoint.
+/// The source task, its checkpoint store, how often to checkpoint, and the segment log of
+/// `exactly_once` delivery.
 type StartedSource = (
     Option<Box<dyn CheckpointStore>>,
     tokio::task::JoinHandle<anyhow::Result<FileSourceStats>>,
     Duration,
+    Option<Arc<dyn SegmentLog>>,
 );
 
 /// Starts the configured source, sending into `tx`, and opens its checkpoint store; the
@@ -332,12 +337,26 @@ async fn start_source(
                 .as_ref()
                 .map(|s| s.checkpoints().clone())
                 .unwrap_or_default();
+            let segment_log = match checkpoint_file {
+                Some(path) if config.exactly_once => {
+                    let log = FileSegmentLog::open(&FileSegmentLog::beside(path))?;
+                    Some(Arc::new(log) as Arc<dyn SegmentLog>)
+                }
+                _ => None,
+            };
+            let arrival = match config.exactly_once {
+                true => ArrivalTime::FileModified,
+                false => ArrivalTime::Read,
+            };
             let input = input.clone();
-            let task = tokio::task::spawn_blocking(move || Ok(read_inputs(&input, &resume, &tx)?));
+            let task = tokio::task::spawn_blocking(move || {
+                Ok(read_inputs(&input, &resume, arrival, &tx)?)
+            });
             Ok((
                 store.map(|s| Box::new(s) as Box<dyn CheckpointStore>),
                 task,
                 CHECKPOINT_EVERY,
+                segment_log,
             ))
         }
         SourceSettings::Kinesis {
@@ -366,8 +385,13 @@ async fn start_source(
                     .map_err(|e| anyhow::anyhow!("source: {e}"))?;
                 Ok(FileSourceStats::default())
             });
+            let segment_log = config.exactly_once.then(|| {
+                Arc::new(LeaseSegmentLog {
+                    table: leases.clone(),
+                }) as Arc<dyn SegmentLog>
+            });
             let store: Box<dyn CheckpointStore> = Box::new(LeaseCheckpoints::new(leases));
-            Ok((Some(store), task, settings.checkpoint_interval))
+            Ok((Some(store), task, settings.checkpoint_interval, segment_log))
         }
     }
 }

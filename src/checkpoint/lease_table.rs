@@ -42,6 +42,9 @@ pub struct LeaseTable {
     held: Mutex<HashMap<String, i64>>,
 }
 
+/// The attribute holding a shard's segment log (JSON).
+const SEGMENTS: &str = "spillwaySegments";
+
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_string())
 }
@@ -180,6 +183,63 @@ impl LeaseTable {
             .expression_attribute_values(":sub", n(i64::from(sub_sequence)))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":seen", n(seen))
+            .expression_attribute_values(":me", s(&self.owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                self.held_counters().insert(shard.to_string(), seen + 1);
+                Ok(())
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                self.held_counters().remove(shard);
+                Err(LeaseError::Lost {
+                    shard: shard.to_string(),
+                })
+            }
+            Err(e) => Err(sink_error("DynamoDB", "UpdateItem", &self.table, e).into()),
+        }
+    }
+
+    /// The shard's segment log (`exactly_once` delivery), as JSON text, if it has one.
+    pub async fn segments(&self, shard: &str) -> Result<Option<String>, SinkError> {
+        let response = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("leaseKey", s(shard))
+            .projection_expression(SEGMENTS)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sink_error("DynamoDB", "GetItem", &self.table, e))?;
+        Ok(match response.item().and_then(|item| item.get(SEGMENTS)) {
+            Some(AttributeValue::S(text)) => Some(text.clone()),
+            _ => None,
+        })
+    }
+
+    /// Replaces the shard's segment log, conditional on the lease counter this worker holds.
+    pub async fn save_segments(&self, shard: &str, segments: &str) -> Result<(), LeaseError> {
+        let Some(seen) = self.held_counters().get(shard).copied() else {
+            return Err(LeaseError::Lost {
+                shard: shard.to_string(),
+            });
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("leaseKey", s(shard))
+            .update_expression("SET #segments = :segments, leaseCounter = leaseCounter + :one")
+            .condition_expression("leaseCounter = :seen AND leaseOwner = :me")
+            .expression_attribute_names("#segments", SEGMENTS)
+            .expression_attribute_values(":segments", s(segments))
+            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":seen", n(seen))
             .expression_attribute_values(":me", s(&self.owner))
             .send()

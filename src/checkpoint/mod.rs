@@ -5,6 +5,7 @@
 
 mod file_store;
 pub mod lease_table;
+mod segment_log;
 mod tracker;
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 
 pub use self::file_store::FileCheckpointStore;
 use self::lease_table::{LeaseError, LeaseTable};
+pub use self::segment_log::{FileSegmentLog, LeaseSegmentLog, SegmentLog};
 pub use self::tracker::{Checkpoint, CheckpointTracker, SHARD_END};
 
 /// Where checkpoints are kept.

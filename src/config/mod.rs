@@ -255,6 +255,13 @@ pub struct LocalDestinationConfig {
     pub buffering: BufferingConfig,
     #[serde(default)]
     pub format: FormatConfig,
+    /// Effectively-once objects: batches close per shard segment, objects are named from
+    /// the segment's source positions and created only if absent, so a re-read after a crash
+    /// or a restart rewrites nothing. More, smaller objects; needs a source that reads the
+    /// same records again (a file or Kinesis, not stdin) and a prefix without
+    /// `!{firehose:random-string}`.
+    #[serde(default)]
+    pub exactly_once: bool,
     /// Register the table and its partitions in `<path>/_catalog/` (Parquet only).
     #[serde(default)]
     pub catalog: Option<CatalogConfig>,
@@ -283,6 +290,13 @@ pub struct S3DestinationConfig {
     pub buffering: BufferingConfig,
     #[serde(default)]
     pub format: FormatConfig,
+    /// Effectively-once objects: batches close per shard segment, objects are named from
+    /// the segment's source positions and created only if absent, so a re-read after a crash
+    /// or a restart rewrites nothing. More, smaller objects; needs a source that reads the
+    /// same records again (a file or Kinesis, not stdin) and a prefix without
+    /// `!{firehose:random-string}`.
+    #[serde(default)]
+    pub exactly_once: bool,
     /// Register the table and partitions in the Glue Data Catalog (Parquet only).
     #[serde(default)]
     pub catalog: Option<CatalogConfig>,

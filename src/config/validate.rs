@@ -59,6 +59,9 @@ pub struct ValidatedConfig {
     /// Prefix of the source-record backup, when enabled.
     pub backup_prefix: Option<PrefixTemplate>,
     pub metrics_listen: Option<SocketAddr>,
+    /// Effectively-once objects (object destinations): segment batching, keys from source
+    /// positions, create-if-absent.
+    pub exactly_once: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +155,8 @@ struct Common {
     concurrency: usize,
     buffering: BufferingConfig,
     format: Option<FormatConfig>,
+    /// Object destinations only.
+    exactly_once: bool,
     catalog: Option<CatalogConfig>,
     backup: Option<BackupConfig>,
 }
@@ -253,6 +258,12 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
             );
         }
     }
+    if common.exactly_once && prefix_text.contains("!{firehose:random-string}") {
+        p.add(
+            "destination.prefix",
+            "uses !{firehose:random-string}, which names each write differently; exactly_once needs keys a re-read reproduces",
+        );
+    }
     let error_prefix_text = common
         .error_output_prefix
         .unwrap_or_else(|| DEFAULT_ERROR_PREFIX.to_string());
@@ -349,6 +360,13 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
     });
 
     let source = match (file_source, kinesis) {
+        (Some((InputSpec::Stdin, _)), _) if common.exactly_once => {
+            p.add(
+                "destination.exactly_once",
+                "needs a source that reads the same records again after a restart (a file, a folder or Kinesis); stdin cannot be re-read",
+            );
+            None
+        }
         (Some((input, checkpoint_file)), _) => {
             let checkpoint_file = match (&input, checkpoint_file, &destination) {
                 (InputSpec::Stdin, _, _) => None,
@@ -407,6 +425,7 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         dead_letter,
         backup_prefix,
         metrics_listen,
+        exactly_once: common.exactly_once,
     })
 }
 

@@ -28,6 +28,8 @@ pub enum FlushReason {
     MemoryBudget,
     OpenPartitions,
     Shutdown,
+    /// A segment reached the end an earlier run logged for it (`exactly_once`).
+    Planned,
 }
 
 struct OpenBuffer {

@@ -7,19 +7,23 @@
 mod batcher;
 mod deliver;
 mod partitioner;
+mod segments;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use spillway_formats::record::{ErrorOutputType, FailedRecord, Record};
+use spillway_formats::record::{
+    ErrorOutputType, FailedRecord, PartitionKey, Record, ShardId, StablePosition,
+};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 pub use self::batcher::{Batcher, FlushPolicy, FlushReason};
 pub use self::deliver::Deliverer;
 pub use self::partitioner::{PartitionError, Partitioner};
-use crate::checkpoint::CheckpointTracker;
+pub use self::segments::{ClosedSegment, SegmentBatcher};
+use crate::checkpoint::{CheckpointTracker, SegmentLog};
 use crate::metrics::Metrics;
 use crate::source::SourceMessage;
 
@@ -37,9 +41,20 @@ pub enum StopReason {
     Shutdown,
 }
 
+/// How records are buffered.
+enum Buffers {
+    /// One buffer per partition key (Firehose's way).
+    ByKey(Batcher),
+    /// `exactly_once`: buffers per shard segment, whose boundaries go to the log first.
+    BySegment {
+        batcher: SegmentBatcher,
+        log: Arc<dyn SegmentLog>,
+    },
+}
+
 pub struct Pipeline {
     partitioner: Partitioner,
-    batcher: Batcher,
+    buffers: Buffers,
     deliverer: Deliverer,
     tracker: Arc<Mutex<CheckpointTracker>>,
     metrics: Arc<Metrics>,
@@ -48,16 +63,25 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline; with a `segment_log`, batching is per shard segment (`exactly_once`).
     pub fn new(
         partitioner: Partitioner,
         policy: FlushPolicy,
         deliverer: Deliverer,
         tracker: Arc<Mutex<CheckpointTracker>>,
         metrics: Arc<Metrics>,
+        segment_log: Option<Arc<dyn SegmentLog>>,
     ) -> Self {
+        let buffers = match segment_log {
+            None => Buffers::ByKey(Batcher::new(policy)),
+            Some(log) => Buffers::BySegment {
+                batcher: SegmentBatcher::new(policy),
+                log,
+            },
+        };
         Pipeline {
             partitioner,
-            batcher: Batcher::new(policy),
+            buffers,
             deliverer,
             tracker,
             metrics,
@@ -96,8 +120,19 @@ impl Pipeline {
         };
         // Stop intake first: the source sees the closed channel and stops reading.
         drop(source);
-        for (batch, _) in self.batcher.drain() {
-            self.deliverer.dispatch(batch).await;
+        match &mut self.buffers {
+            Buffers::ByKey(batcher) => {
+                for (batch, _) in batcher.drain() {
+                    self.deliverer.dispatch(batch).await;
+                }
+            }
+            Buffers::BySegment { batcher, .. } => {
+                let (closed, dropped) = batcher.drain();
+                if dropped > 0 {
+                    tracing::info!(records = dropped, "segments logged by an earlier run are incomplete at shutdown; the next run delivers them");
+                }
+                self.deliver_segments(closed).await;
+            }
         }
         self.flush_failed().await;
         self.update_gauges();
@@ -118,11 +153,7 @@ impl Pipeline {
         let now = self.now_ms();
         for record in records {
             match self.partitioner.partition(&record) {
-                Ok(key) => {
-                    for (batch, _) in self.batcher.push(&key, &record.data, record.meta, now) {
-                        self.deliverer.dispatch(batch).await;
-                    }
-                }
+                Ok(key) => self.buffer(&key, record, now).await,
                 Err(e) => self.failed.push(FailedRecord {
                     data: record.data,
                     meta: record.meta,
@@ -155,10 +186,71 @@ impl Pipeline {
         }
     }
 
+    /// Adds a partitioned record to its buffer and delivers what that closed.
+    async fn buffer(&mut self, key: &PartitionKey, record: Record, now: u64) {
+        match &mut self.buffers {
+            Buffers::ByKey(batcher) => {
+                for (batch, _) in batcher.push(key, &record.data, record.meta, now) {
+                    self.deliverer.dispatch(batch).await;
+                }
+            }
+            Buffers::BySegment { batcher, log } => {
+                let shard = record.meta.shard.clone();
+                if !batcher.knows(&shard) {
+                    let planned = until_ok("read", &shard, || log.load(&shard)).await;
+                    batcher.plan(&shard, planned);
+                }
+                let closed = batcher.push(key, &record.data, record.meta, now);
+                self.deliver_segments(closed).await;
+            }
+        }
+    }
+
+    /// Delivers closed segments; one decided in this run is logged before its objects.
+    async fn deliver_segments(&mut self, closed: Vec<ClosedSegment>) {
+        for segment in closed {
+            if segment.newly_decided {
+                self.log_segments(&Arc::from(segment.segment.shard.as_str()))
+                    .await;
+            }
+            for batch in segment.batches {
+                self.deliverer.dispatch(batch).await;
+            }
+        }
+    }
+
+    /// Writes the shard's live segments to the segment log, retrying until it is durable.
+    async fn log_segments(&mut self, shard: &ShardId) {
+        let Buffers::BySegment { batcher, log } = &mut self.buffers else {
+            return;
+        };
+        let checkpoint = {
+            let tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
+            tracker
+                .details()
+                .remove(shard.as_ref())
+                .filter(|c| !c.is_shard_end())
+                .map(|c| StablePosition {
+                    sequence: c.sequence.map_or(c.position.to_string(), |s| s.to_string()),
+                    sub_sequence: c.sub_sequence.unwrap_or(0),
+                })
+        };
+        let segments = batcher.live_segments(shard, checkpoint.as_ref());
+        until_ok("write", shard, || log.save(shard, &segments)).await;
+    }
+
     async fn on_tick(&mut self) {
         let now = self.now_ms();
-        for (batch, _) in self.batcher.poll_expired(now) {
-            self.deliverer.dispatch(batch).await;
+        match &mut self.buffers {
+            Buffers::ByKey(batcher) => {
+                for (batch, _) in batcher.poll_expired(now) {
+                    self.deliverer.dispatch(batch).await;
+                }
+            }
+            Buffers::BySegment { batcher, .. } => {
+                let closed = batcher.poll_expired(now);
+                self.deliver_segments(closed).await;
+            }
         }
         self.flush_failed().await;
         self.update_gauges();
@@ -173,11 +265,36 @@ impl Pipeline {
 
     fn update_gauges(&self) {
         use std::sync::atomic::Ordering::Relaxed;
-        self.metrics
-            .buffered_bytes
-            .store(self.batcher.buffered_bytes() as u64, Relaxed);
+        let (bytes, partitions) = match &self.buffers {
+            Buffers::ByKey(b) => (b.buffered_bytes(), b.open_partitions()),
+            Buffers::BySegment { batcher: b, .. } => (b.buffered_bytes(), b.open_partitions()),
+        };
+        self.metrics.buffered_bytes.store(bytes as u64, Relaxed);
         self.metrics
             .open_partitions
-            .store(self.batcher.open_partitions() as u64, Relaxed);
+            .store(partitions as u64, Relaxed);
+    }
+}
+
+/// Retries a segment-log call until it succeeds: no object of a segment may be written before
+/// its boundaries are durable, so the pipeline waits (and the sources with it).
+async fn until_ok<T, F>(what: &str, shard: &str, mut call: impl FnMut() -> F) -> T
+where
+    F: Future<Output = anyhow::Result<T>>,
+{
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match call().await {
+            Ok(value) => return value,
+            Err(e) => {
+                tracing::warn!(
+                    shard,
+                    error = format!("{e:#}"),
+                    "cannot {what} the segment log; retrying"
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }

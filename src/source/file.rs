@@ -69,11 +69,22 @@ fn shard_id(path: &Path) -> ShardId {
     Arc::from(absolute.to_string_lossy().as_ref())
 }
 
+/// What a record's arrival time is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArrivalTime {
+    /// When the record was read (Firehose's arrival time).
+    Read,
+    /// The file's modification time: the same on every read of an unchanged file, so
+    /// `exactly_once` names objects and `!{timestamp:…}` prefixes the same on a rerun.
+    FileModified,
+}
+
 /// Reads every input, skipping what `resume` says is delivered, sending chunks to `tx` until
 /// the inputs end or the receiver is dropped (shutdown). Blocking: run on a blocking thread.
 pub fn read_inputs(
     input: &InputSpec,
     resume: &BTreeMap<String, u64>,
+    arrival: ArrivalTime,
     tx: &mpsc::Sender<SourceMessage>,
 ) -> Result<FileSourceStats, SourceError> {
     let mut stats = FileSourceStats::default();
@@ -95,7 +106,16 @@ pub fn read_inputs(
             io::copy(&mut reader.by_ref().take(skip), &mut io::sink()).map_err(read_err)?;
         stats.resumed_bytes += skipped;
         stats.files += 1;
-        let (records, finished) = read_lines(&mut reader, &shard, skipped, tx).map_err(read_err)?;
+        let modified_ms = match (arrival, &path) {
+            (ArrivalTime::FileModified, Some(path)) => {
+                let modified = std::fs::metadata(path).and_then(|m| m.modified());
+                let modified = chrono::DateTime::<chrono::Utc>::from(modified.map_err(read_err)?);
+                Some(modified.timestamp_millis())
+            }
+            _ => None,
+        };
+        let (records, finished) =
+            read_lines(&mut reader, &shard, skipped, modified_ms, tx).map_err(read_err)?;
         stats.records += records;
         if !finished {
             break;
@@ -117,11 +137,13 @@ fn open_maybe_gzip(path: &Path) -> io::Result<Box<dyn Read>> {
 }
 
 /// Reads lines from `reader` (positioned at `offset`); returns the records sent and whether
-/// the input was read to its end (false: the pipeline stopped listening).
+/// the input was read to its end (false: the pipeline stopped listening). Records arrive at
+/// `arrival_ms`, or when read.
 fn read_lines(
     reader: &mut impl BufRead,
     shard: &ShardId,
     mut offset: u64,
+    arrival_ms: Option<i64>,
     tx: &mpsc::Sender<SourceMessage>,
 ) -> io::Result<(u64, bool)> {
     let mut sent = 0u64;
@@ -145,7 +167,9 @@ fn read_lines(
         if chunk.lines.len() >= CHUNK_RECORDS || chunk.data.len() >= CHUNK_BYTES {
             sent += chunk.lines.len() as u64;
             if tx
-                .blocking_send(SourceMessage::Records(chunk.into_records(shard)))
+                .blocking_send(SourceMessage::Records(
+                    chunk.into_records(shard, arrival_ms),
+                ))
                 .is_err()
             {
                 return Ok((sent, false));
@@ -156,7 +180,9 @@ fn read_lines(
     if !chunk.lines.is_empty() {
         sent += chunk.lines.len() as u64;
         if tx
-            .blocking_send(SourceMessage::Records(chunk.into_records(shard)))
+            .blocking_send(SourceMessage::Records(
+                chunk.into_records(shard, arrival_ms),
+            ))
             .is_err()
         {
             return Ok((sent, false));
@@ -173,8 +199,8 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn into_records(self, shard: &ShardId) -> Vec<Record> {
-        let arrival_ms = chrono::Utc::now().timestamp_millis();
+    fn into_records(self, shard: &ShardId, arrival_ms: Option<i64>) -> Vec<Record> {
+        let arrival_ms = arrival_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
         let data = Bytes::from(self.data);
         self.lines
             .into_iter()
@@ -204,7 +230,7 @@ mod tests {
         resume: &BTreeMap<String, u64>,
     ) -> (Vec<Record>, FileSourceStats) {
         let (tx, mut rx) = mpsc::channel(1000);
-        let stats = read_inputs(input, resume, &tx).unwrap();
+        let stats = read_inputs(input, resume, ArrivalTime::Read, &tx).unwrap();
         drop(tx);
         let mut records = Vec::new();
         while let Ok(SourceMessage::Records(chunk)) = rx.try_recv() {

@@ -10,9 +10,9 @@ use spillway_formats::prefix::{fill_random_string, random_string};
 use spillway_formats::record::{Batch, ErrorOutputType};
 
 use crate::catalog::Catalog;
-use crate::naming::{object_name, random_object_id};
+use crate::naming::{object_name, random_object_id, segment_object_id};
 use crate::sink::{Delivery, ErrorClass, FailedItem, Sink, SinkError};
-use crate::store::{from_io, ObjectStore, PutOptions};
+use crate::store::{from_io, ObjectStore, PutOptions, ALREADY_EXISTS};
 
 /// Firehose's limit on an evaluated prefix.
 pub const MAX_PREFIX_CHARS: usize = 512;
@@ -64,18 +64,24 @@ impl ObjectSinkInner {
                 format!("evaluated prefix is {} characters, above Firehose's {MAX_PREFIX_CHARS}: {prefix}", prefix.chars().count()),
             )));
         }
+        // exactly_once: the segment names the object, and a re-read that rebuilds it finds
+        // the key taken and leaves the first copy (the records are a subset of its records).
+        let (time_ms, id) = match &batch.segment {
+            Some(segment) => (
+                segment.first_arrival_ms,
+                segment_object_id(segment, &prefix),
+            ),
+            None => (batch.first_arrival_ms, random_object_id()),
+        };
+        let extension = self.encoder.extension();
         let key = format!(
             "{prefix}{}",
-            object_name(
-                &self.stream_name,
-                batch.first_arrival_ms,
-                &random_object_id(),
-                &self.encoder.extension()
-            )
+            object_name(&self.stream_name, time_ms, &id, &extension)
         );
         let options = PutOptions {
             content_type: self.encoder.content_type(),
             content_encoding: self.encoder.content_encoding(),
+            if_absent: batch.segment.is_some(),
         };
         let mut writer = self.store.writer(&key, &options).map_err(Ok)?;
         let outcome = match self.encoder.encode(batch, &mut writer) {
@@ -97,7 +103,14 @@ impl ObjectSinkInner {
                 bytes: 0,
             });
         }
-        let bytes = writer.finish().map_err(Ok)?;
+        let bytes = match writer.finish() {
+            Ok(bytes) => bytes,
+            Err(e) if e.code == ALREADY_EXISTS => {
+                tracing::info!(object = %self.store.url(&key), "already delivered by an earlier run; left as it is");
+                0
+            }
+            Err(e) => return Err(Ok(e)),
+        };
         // The object is durable and stays delivered; a catalog failure is retried with the
         // next object (re-delivering the batch would write the records twice).
         if let (Some(catalog), Some(schema)) = (&self.catalog, self.encoder.table_schema()) {

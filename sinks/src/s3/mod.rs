@@ -116,6 +116,8 @@ struct ObjectSettings {
     kms_key_id: Option<String>,
     storage_class: Option<StorageClass>,
     tagging: Option<String>,
+    /// Create only if the key is free (`If-None-Match: *`).
+    if_absent: bool,
 }
 
 impl S3Store {
@@ -194,6 +196,7 @@ impl S3Store {
                 .as_deref()
                 .map(StorageClass::from),
             tagging,
+            if_absent: options.if_absent,
         }
     }
 

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use super::ObjectSettings;
 use crate::aws::sink_error;
 use crate::sink::SinkError;
-use crate::store::{into_io, ObjectWriter};
+use crate::store::{into_io, ObjectWriter, ALREADY_EXISTS};
 
 /// S3's minimum part size (all parts but the last).
 pub const MIN_PART_SIZE: usize = 5 << 20;
@@ -159,6 +159,7 @@ impl S3Writer {
             .bucket(&self.bucket)
             .key(&self.key)
             .upload_id(&upload.upload_id)
+            .set_if_none_match(self.settings.if_absent.then(|| "*".to_string()))
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
@@ -168,6 +169,7 @@ impl S3Writer {
             .block_on(request.send())
             .map(|_| ())
             .map_err(|e| sink_error("S3", "CompleteMultipartUpload", &self.target(), e))
+            .map_err(already_exists)
     }
 
     /// Aborts a multipart upload in progress: cancels its parts and sends the abort off on the
@@ -316,11 +318,22 @@ pub(super) async fn put_object(
         .set_ssekms_key_id(s.kms_key_id.clone())
         .set_storage_class(s.storage_class.clone())
         .set_tagging(s.tagging.clone())
+        .set_if_none_match(s.if_absent.then(|| "*".to_string()))
         .body(body)
         .send()
         .await
         .map(|_| ())
         .map_err(|e| sink_error("S3", "PutObject", &format!("s3://{bucket}/{key}"), e))
+        .map_err(already_exists)
+}
+
+/// S3 answers a create-if-absent on a taken key with 412 PreconditionFailed.
+fn already_exists(error: SinkError) -> SinkError {
+    if error.code == "S3.PreconditionFailed" {
+        SinkError::permanent(ALREADY_EXISTS, error.message)
+    } else {
+        error
+    }
 }
 
 pub(super) async fn abort(

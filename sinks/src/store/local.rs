@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{from_io, ObjectStore, ObjectWriter, PutOptions};
-use crate::fs::{publish, staged_path, sweep_stale_temp_files, write_atomically, TEMP_MARKER};
+use super::{from_io, ObjectStore, ObjectWriter, PutOptions, ALREADY_EXISTS};
+use crate::fs::{
+    publish, publish_new, staged_path, sweep_stale_temp_files, write_atomically, TEMP_MARKER,
+};
 use crate::sink::SinkError;
 
 pub struct LocalStore {
@@ -42,7 +44,7 @@ impl ObjectStore for LocalStore {
         self.path(key).display().to_string()
     }
 
-    fn writer(&self, key: &str, _options: &PutOptions) -> Result<Box<dyn ObjectWriter>, SinkError> {
+    fn writer(&self, key: &str, options: &PutOptions) -> Result<Box<dyn ObjectWriter>, SinkError> {
         let target = self.path(key);
         let context = format!("writing {}", target.display());
         let open = || -> io::Result<LocalWriter> {
@@ -53,6 +55,7 @@ impl ObjectStore for LocalStore {
                 target: target.clone(),
                 file: Some(file),
                 written: 0,
+                if_absent: options.if_absent,
             })
         };
         open()
@@ -139,6 +142,7 @@ struct LocalWriter {
     target: PathBuf,
     file: Option<BufWriter<File>>,
     written: u64,
+    if_absent: bool,
 }
 
 impl Write for LocalWriter {
@@ -164,8 +168,18 @@ impl ObjectWriter for LocalWriter {
             .file
             .take()
             .ok_or_else(|| SinkError::permanent("LocalStore.State", "object already finished"))?;
-        publish(file, &self.temp, &self.target).map_err(|e| from_io(e, &context))?;
-        Ok(self.written)
+        if !self.if_absent {
+            publish(file, &self.temp, &self.target).map_err(|e| from_io(e, &context))?;
+            return Ok(self.written);
+        }
+        match publish_new(file, &self.temp, &self.target) {
+            Ok(()) => Ok(self.written),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(SinkError::permanent(
+                ALREADY_EXISTS,
+                format!("{} already exists", self.target.display()),
+            )),
+            Err(e) => Err(from_io(e, &context)),
+        }
     }
 
     fn abort(self: Box<Self>) {
@@ -217,5 +231,24 @@ mod tests {
             1,
             "no temp file left"
         );
+    }
+
+    #[tokio::test]
+    async fn if_absent_leaves_an_existing_object_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().to_path_buf(), "LocalLake");
+        let options = PutOptions {
+            if_absent: true,
+            ..PutOptions::default()
+        };
+        let mut first = store.writer("k/one", &options).unwrap();
+        first.write_all(b"first").unwrap();
+        assert_eq!(first.finish().unwrap(), 5);
+        let mut second = store.writer("k/one", &options).unwrap();
+        second.write_all(b"second").unwrap();
+        let err = second.finish().unwrap_err();
+        assert_eq!(err.code, ALREADY_EXISTS, "{err}");
+        assert_eq!(store.get("k/one").await.unwrap(), b"first");
+        assert_eq!(std::fs::read_dir(dir.path().join("k")).unwrap().count(), 1);
     }
 }

@@ -12,11 +12,18 @@ use async_trait::async_trait;
 pub use self::local::LocalStore;
 use crate::sink::{ErrorClass, SinkError};
 
-/// Object metadata that depends on the format.
+/// The code of the error a writer's `finish` returns when `PutOptions::if_absent` is set and
+/// the key already exists (nothing was written).
+pub const ALREADY_EXISTS: &str = "Object.AlreadyExists";
+
+/// Object metadata that depends on the format, and how to create the object.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PutOptions {
     pub content_type: &'static str,
     pub content_encoding: Option<&'static str>,
+    /// Create the object only if its key is free (S3 `If-None-Match: *`); a taken key ends
+    /// in an [`ALREADY_EXISTS`] error.
+    pub if_absent: bool,
 }
 
 /// A place objects are written.
@@ -53,7 +60,8 @@ pub trait ObjectStore: Send + Sync {
 
 /// An object being written. Dropping it unfinished discards it.
 pub trait ObjectWriter: Write + Send {
-    /// Publishes the object; returns its size in bytes.
+    /// Publishes the object; returns its size in bytes. With `if_absent`, a taken key is an
+    /// [`ALREADY_EXISTS`] error and the existing object is left as it is.
     fn finish(self: Box<Self>) -> Result<u64, SinkError>;
     /// Discards the object.
     fn abort(self: Box<Self>);

@@ -196,6 +196,7 @@ pub(super) fn dynamodb_destination(
         concurrency: d.concurrency,
         buffering: d.buffering,
         format: None,
+        exactly_once: false,
         catalog: None,
         backup: None,
     };
@@ -213,6 +214,7 @@ pub(super) fn local_destination(
         concurrency: d.concurrency,
         buffering: d.buffering,
         format: Some(d.format),
+        exactly_once: d.exactly_once,
         catalog: d.catalog,
         backup: d.backup,
     };
@@ -296,6 +298,7 @@ pub(super) fn s3_destination(
         concurrency: d.concurrency,
         buffering: d.buffering,
         format: Some(d.format),
+        exactly_once: d.exactly_once,
         catalog: d.catalog,
         backup: d.backup,
     };
@@ -426,6 +429,7 @@ pub(super) fn opensearch_destination(
         concurrency: d.concurrency,
         buffering: d.buffering,
         format: None,
+        exactly_once: false,
         catalog: None,
         backup: match d.backup_mode {
             BackupModeConfig::AllDocuments => Some(d.backup.unwrap_or(BackupConfig {
