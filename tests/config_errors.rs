@@ -322,3 +322,32 @@ fn opensearch_destination_problems_name_their_key_and_the_example_validates() {
         "spillway-demo-!{timestamp:yyyy-MM-dd}"
     );
 }
+
+#[test]
+fn exactly_once_refuses_what_a_rerun_cannot_reproduce() {
+    let dir = tempfile::tempdir().unwrap();
+    let once = GOOD.replace("path = \"lake\"", "path = \"lake\"\nexactly_once = true");
+    let config = spillway::config::load_str(&once, &|_| None).unwrap();
+    assert!(config.exactly_once);
+
+    let random = once.replace(
+        "exactly_once = true",
+        "exactly_once = true\nprefix = \"e/!{firehose:random-string}/\"",
+    );
+    let (code, stderr) = validate(dir.path(), &random);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("destination.prefix: uses !{firehose:random-string}")
+            && stderr.contains("exactly_once needs keys a re-read reproduces"),
+        "{stderr}"
+    );
+
+    let stdin = once.replace("path = \"examples/clickstream\"", "path = \"-\"");
+    let (code, stderr) = validate(dir.path(), &stdin);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr
+            .contains("destination.exactly_once: needs a source that reads the same records again"),
+        "{stderr}"
+    );
+}
