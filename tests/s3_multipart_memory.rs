@@ -69,6 +69,7 @@ async fn a_24_mib_object_uploads_in_5_parts_within_two_parts_of_memory() {
         region: Some("us-east-1".into()),
         endpoint_url: Some(moto.clone()),
         force_path_style: Some(true),
+        request_timeout: None,
     };
     let config = sdk_config(&connection).await;
     let options = S3Options {

@@ -318,6 +318,10 @@ pub struct S3DestinationConfig {
     /// Parts uploading at once per object.
     #[serde(default = "defaults::upload_concurrency")]
     pub upload_concurrency: usize,
+    /// An S3 request attempt that has not finished in this long is abandoned and retried
+    /// (a hung connection must not stall delivery). Default: 60s
+    #[serde(default = "defaults::request_timeout")]
+    pub request_timeout: HumanDuration,
     /// `AES256` or `aws:kms`.
     #[serde(default)]
     pub server_side_encryption: Option<String>,
@@ -609,6 +613,9 @@ mod defaults {
     }
     pub fn upload_concurrency() -> usize {
         4
+    }
+    pub fn request_timeout() -> HumanDuration {
+        HumanDuration::from_secs(60)
     }
     pub fn yes() -> bool {
         true

@@ -1,12 +1,15 @@
 //! The fault proxy: an HTTP proxy on loopback in front of a real service (moto here) that
-//! forwards every request unchanged, except those its [`Plan`] picks, which it answers itself
-//! with an error (503 SlowDown, 500, …) — how tests get throttling storms and outages from a
-//! service that never fails on its own. It also records every request it saw, so a test can
-//! wait for, say, the first UploadPart. Runs on its own thread and runtime.
+//! forwards every request unchanged, except those its [`Plan`] picks, which get a [`Fault`]:
+//! an error answer (503 SlowDown, 500, …), a lost response (forwarded, then the connection is
+//! closed unanswered) or a hang (never answered) — how tests get throttling storms, outages
+//! and flaky networks from a service that never fails on its own. It can add latency to every
+//! request, and records every request it saw, so a test can wait for, say, the first
+//! UploadPart. Runs on its own thread and runtime.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -15,17 +18,54 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
+/// What happens to a request the plan fails.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answered with this error instead of being forwarded.
+    Answer {
+        status: u16,
+        body: String,
+        content_type: &'static str,
+    },
+    /// Forwarded (the service does the work), then the connection is closed unanswered: the
+    /// client sees a reset and cannot know whether the request took effect.
+    LostResponse,
+    /// Never answered: the client has to time out.
+    Hang,
+}
+
+impl Fault {
+    fn answer(status: u16, body: &str, content_type: &'static str) -> Fault {
+        Fault::Answer {
+            status,
+            body: body.into(),
+            content_type,
+        }
+    }
+
+    /// S3's throttling answer.
+    pub fn s3_slow_down() -> Fault {
+        Fault::answer(503, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault-proxy</RequestId></Error>", "application/xml")
+    }
+
+    /// S3's answer to an internal failure.
+    pub fn s3_internal_error() -> Fault {
+        Fault::answer(500, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message><RequestId>fault-proxy</RequestId></Error>", "application/xml")
+    }
+}
+
 /// Which requests fail, and how.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// Fraction of eligible requests answered with the error instead of being forwarded.
+    /// Fraction of eligible requests that get a fault instead of a plain forward.
     /// The failures are evenly spaced over the eligible requests (at 0.3, the 4th, 7th, 10th,
     /// 14th, …), not drawn at random, so how many a run gets follows from how many requests it
     /// made, never from luck: a test that asserts the storm happened cannot fail by chance.
     pub error_rate: f64,
-    pub status: u16,
-    pub body: String,
-    pub content_type: &'static str,
+    /// The faults, taken in turn by the failed requests.
+    pub faults: Vec<Fault>,
+    /// Added before every request is handled.
+    pub latency: Duration,
     /// Eligible requests: `(method, path and query) -> bool`; `None`: all.
     pub only: Option<fn(&Method, &str) -> bool>,
     /// Rewrites the upstream's answer to eligible requests (e.g. partial bulk failures).
@@ -35,11 +75,15 @@ pub struct Plan {
 impl Plan {
     /// Forward everything.
     pub fn pass() -> Plan {
+        Plan::failing(0.0, Vec::new())
+    }
+
+    /// `faults` in turn on `rate` of the requests.
+    pub fn failing(rate: f64, faults: Vec<Fault>) -> Plan {
         Plan {
-            error_rate: 0.0,
-            status: 200,
-            body: String::new(),
-            content_type: "text/plain",
+            error_rate: rate,
+            faults,
+            latency: Duration::ZERO,
             only: None,
             rewrite: None,
         }
@@ -47,26 +91,19 @@ impl Plan {
 
     /// S3's throttling answer on `rate` of the requests.
     pub fn s3_slow_down(rate: f64) -> Plan {
-        Plan {
-            error_rate: rate,
-            status: 503,
-            body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault-proxy</RequestId></Error>".into(),
-            content_type: "application/xml",
-            only: None,
-            rewrite: None,
-        }
+        Plan::failing(rate, vec![Fault::s3_slow_down()])
     }
 
     /// DynamoDB's throttling answer on `rate` of the requests.
     pub fn dynamodb_throttling(rate: f64) -> Plan {
-        Plan {
-            error_rate: rate,
-            status: 400,
-            body: r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#.into(),
-            content_type: "application/x-amz-json-1.0",
-            only: None,
-            rewrite: None,
-        }
+        Plan::failing(
+            rate,
+            vec![Fault::answer(
+                400,
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#,
+                "application/x-amz-json-1.0",
+            )],
+        )
     }
 }
 
@@ -76,7 +113,11 @@ pub struct ProxyStats {
     /// Requests the plan's `only` matched (whether or not they were failed).
     pub eligible: AtomicU64,
     pub forwarded: AtomicU64,
+    /// Faults injected (and answers rewritten).
     pub injected: AtomicU64,
+    /// Of the injected faults: responses lost after forwarding, and hangs.
+    pub lost_responses: AtomicU64,
+    pub hangs: AtomicU64,
     /// `METHOD path?query` of every request, in arrival order.
     pub requests: Mutex<Vec<String>>,
 }
@@ -161,13 +202,16 @@ impl Drop for FaultProxy {
     }
 }
 
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 async fn handle(
     req: Request<Incoming>,
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    client: HttpClient,
     upstream: String,
     plan: Arc<Mutex<Plan>>,
     stats: Arc<ProxyStats>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+) -> Result<Response<Full<Bytes>>, BoxError> {
     let path = req
         .uri()
         .path_and_query()
@@ -178,24 +222,60 @@ async fn handle(
         .unwrap()
         .push(format!("{} {path}", req.method()));
     let plan = plan.lock().unwrap().clone();
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
     let eligible = plan.only.is_none_or(|f| f(req.method(), &path));
-    if eligible
+    let fault = (eligible
         && fails(
             stats.eligible.fetch_add(1, Ordering::Relaxed),
             plan.error_rate,
-        )
-    {
-        stats.injected.fetch_add(1, Ordering::Relaxed);
-        // Drain the body so the client sees a clean answer, not a reset.
-        let _ = req.into_body().collect().await;
-        let mut response = Response::new(Full::new(Bytes::from(plan.body.clone())));
-        *response.status_mut() =
-            StatusCode::from_u16(plan.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        response
-            .headers_mut()
-            .insert("content-type", plan.content_type.parse().unwrap());
-        return Ok(response);
+        ))
+    .then(|| {
+        let n = stats.injected.fetch_add(1, Ordering::Relaxed) as usize;
+        plan.faults.get(n % plan.faults.len().max(1)).cloned()
+    })
+    .flatten();
+    match fault {
+        Some(Fault::Answer {
+            status,
+            body,
+            content_type,
+        }) => {
+            // Drain the body so the client sees a clean answer, not a reset.
+            let _ = req.into_body().collect().await;
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            response
+                .headers_mut()
+                .insert("content-type", content_type.parse().unwrap());
+            Ok(response)
+        }
+        Some(Fault::Hang) => {
+            stats.hangs.fetch_add(1, Ordering::Relaxed);
+            std::future::pending().await
+        }
+        Some(Fault::LostResponse) => {
+            forward(req, &client, &upstream, &path, &plan, false, &stats).await?;
+            stats.lost_responses.fetch_add(1, Ordering::Relaxed);
+            // An error from the service closes the connection without an answer.
+            Err("fault proxy: response dropped".into())
+        }
+        None => forward(req, &client, &upstream, &path, &plan, eligible, &stats).await,
     }
+}
+
+/// Forwards `req` upstream and returns its answer (rewritten when `rewrite` and planned).
+async fn forward(
+    req: Request<Incoming>,
+    client: &HttpClient,
+    upstream: &str,
+    path: &str,
+    plan: &Plan,
+    rewrite: bool,
+    stats: &ProxyStats,
+) -> Result<Response<Full<Bytes>>, BoxError> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
     let mut forward = Request::builder()
@@ -210,7 +290,7 @@ async fn handle(
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
             let mut body = body.collect().await?.to_bytes();
-            if let (true, Some(rewrite)) = (eligible, plan.rewrite) {
+            if let (true, Some(rewrite)) = (rewrite, plan.rewrite) {
                 body = rewrite(body);
                 stats.injected.fetch_add(1, Ordering::Relaxed);
             }

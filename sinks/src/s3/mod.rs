@@ -65,7 +65,14 @@ pub struct AwsConnection {
     /// Path-style addressing; default: on when an endpoint override is in effect (local
     /// S3-compatible stores rarely resolve bucket subdomains), else off.
     pub force_path_style: Option<bool>,
+    /// S3 only: a request attempt still unfinished after this long is abandoned (and
+    /// retried); default [`DEFAULT_REQUEST_TIMEOUT`]. Not applied to the other services: a
+    /// Kinesis enhanced fan-out subscription is one request that lasts minutes.
+    pub request_timeout: Option<std::time::Duration>,
 }
+
+/// How long an S3 request attempt may take unless configured.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Loads the shared SDK configuration.
 pub async fn sdk_config(connection: &AwsConnection) -> aws_config::SdkConfig {
@@ -85,8 +92,17 @@ pub fn s3_client(config: &aws_config::SdkConfig, connection: &AwsConnection) -> 
         || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
         || std::env::var_os("AWS_ENDPOINT_URL").is_some();
     let path_style = connection.force_path_style.unwrap_or(endpoint_overridden);
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .operation_attempt_timeout(
+            connection
+                .request_timeout
+                .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+        )
+        .build();
     let s3_config = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(path_style)
+        .timeout_config(timeouts)
         .build();
     Client::from_conf(s3_config)
 }

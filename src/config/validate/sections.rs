@@ -87,6 +87,7 @@ pub(super) fn kinesis_source(
         region: k.region,
         endpoint_url: k.endpoint_url,
         force_path_style: None,
+        request_timeout: None,
     };
     (p.0.len() == before).then_some((settings, connection))
 }
@@ -186,6 +187,7 @@ pub(super) fn dynamodb_destination(
             region: d.region,
             endpoint_url: d.endpoint_url,
             force_path_style: None,
+            request_timeout: None,
         },
     };
     let common = Common {
@@ -285,10 +287,17 @@ pub(super) fn s3_destination(
         storage_class: d.storage_class,
         tags: d.tags.into_iter().collect(),
     };
+    if d.request_timeout.0 < Duration::from_secs(1) {
+        p.add(
+            format!("{key}.request_timeout"),
+            format!("{} is below 1 s", d.request_timeout),
+        );
+    }
     let connection = AwsConnection {
         region: d.region,
         endpoint_url: d.endpoint_url,
         force_path_style: d.force_path_style,
+        request_timeout: Some(d.request_timeout.0),
     };
     let common = Common {
         prefix: d.prefix,
