@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use spillway_sinks::dead_letter::ErrorRecord;
 use support::aws::*;
 use support::fault_proxy::{FaultProxy, Plan};
 use support::*;
@@ -673,25 +674,36 @@ async fn the_schema_can_come_from_an_existing_glue_table() {
     assert_eq!(rows, 5000);
 }
 
+/// The dead letters in an S3 bucket, read through a fresh download.
+async fn dead_letters_in(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(String, ErrorRecord)> {
+    let dir = tempfile::tempdir().unwrap();
+    download(s3, bucket, "", dir.path()).await;
+    dead_letters(dir.path())
+}
+
 /// Issue 7's scenario 2: the destination is down for longer than the retry budget, so every
-/// record goes to the dead letter; a redrive while it is still down dead-letters them again
-/// with the attempts added up; once it is back, a redrive of the newer dead letters delivers
-/// every record exactly once, and `--remove` deletes the dead letters it redrove whole.
+/// record goes to the dead letter (an S3 bucket that stays up); a redrive while it is still
+/// down dead-letters them again with the attempts added up; once it is back, a redrive of the
+/// newer dead letters delivers every record exactly once, and `--remove` deletes (S3
+/// DeleteObject) the dead letters it redrove whole.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_outage_longer_than_the_retry_budget_is_dead_lettered_then_redriven_to_completion() {
     let moto = moto_url();
     let s3 = s3(&moto).await;
     let bucket = unique_name("spillway-redrive");
+    let dead_bucket = unique_name("spillway-dlq");
     create_bucket(&s3, &bucket).await;
-    let proxy = FaultProxy::start(&moto, Plan::s3_slow_down(1.0));
+    create_bucket(&s3, &dead_bucket).await;
+    let mut outage = Plan::s3_slow_down(1.0);
+    outage.only = Some(|_, path| path.starts_with("/spillway-redrive-"));
+    let proxy = FaultProxy::start(&moto, outage);
     let dir = tempfile::tempdir().unwrap();
     let (input, ids) = events_file(dir.path(), 3_000, 33);
-    let dead = dir.path().join("dead");
     let config = fault_config(dir.path(), &input, &bucket, "check_bucket = false");
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("retry_duration = \"60s\"", "retry_duration = \"2s\"")
-        + &format!("[dead_letter]\ntype = \"local\"\npath = {dead:?}\n");
+        + &format!("[dead_letter]\ntype = \"s3\"\nbucket = {dead_bucket:?}\n");
     std::fs::write(&config, text).unwrap();
     let spillway_with = |args: &[&str]| {
         let mut cmd = spillway();
@@ -703,7 +715,7 @@ async fn an_outage_longer_than_the_retry_budget_is_dead_lettered_then_redriven_t
     // 1. The outage outlasts the retry budget: everything is dead-lettered.
     let summary = spillway_with(&["run"]);
     assert!(summary.contains("delivered 0"), "{summary}");
-    let first = dead_letters(&dead);
+    let first = dead_letters_in(&s3, &dead_bucket).await;
     let ledger = Ledger::count(&ids, &[], &ids_in_dead_letter(&first));
     println!("{}", ledger.line("s3 down past the retry budget"));
     assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
@@ -719,7 +731,8 @@ async fn an_outage_longer_than_the_retry_budget_is_dead_lettered_then_redriven_t
         "{summary}"
     );
     let since = second_started.to_rfc3339();
-    let second: Vec<_> = dead_letters(&dead)
+    let second: Vec<_> = dead_letters_in(&s3, &dead_bucket)
+        .await
         .into_iter()
         .filter(|(_, r)| r.attempt_ending_timestamp >= second_started.timestamp_millis())
         .collect();
@@ -758,7 +771,7 @@ async fn an_outage_longer_than_the_retry_budget_is_dead_lettered_then_redriven_t
     println!("{}", ledger.line("redrive after the outage"));
     // `--remove` deleted the second run's dead letters (redriven whole) and kept the first
     // run's, whose records were outside the range.
-    let left = dead_letters(&dead);
+    let left = dead_letters_in(&s3, &dead_bucket).await;
     assert_eq!(left.len(), 3000);
     assert!(left
         .iter()

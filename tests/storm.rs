@@ -1,8 +1,8 @@
 //! Scenario 1 of the fault suite, a sink error storm: for 60 s, 30 % of the S3 requests fail
 //! while records stream in from Kinesis (kinesis-local; leases in dynalite) — 503 SlowDown,
-//! 500 InternalError, lost responses (moto stores the object, the answer never arrives) and
-//! hangs (ended by the client's `request_timeout`), in turn, with 20 ms of latency on every
-//! request. Then the storm ends, the stream drains and Spillway stops. With
+//! 500 InternalError, connection resets, lost responses (moto stores the object, the answer
+//! never arrives) and hangs (ended by the client's `request_timeout`), in turn, with 20 ms of
+//! latency on every request. Then the storm ends, the stream drains and Spillway stops. With
 //! `exactly_once = true` the ledger must read missing 0 and duplicated 0: a retried write
 //! whose first answer was lost finds its key taken and keeps the first copy.
 
@@ -107,7 +107,7 @@ async fn a_60_second_storm_on_30_percent_of_s3_requests_loses_and_duplicates_not
             Fault::s3_slow_down(),
             Fault::s3_internal_error(),
             Fault::LostResponse,
-            Fault::s3_slow_down(),
+            Fault::Reset,
             Fault::Hang,
         ],
     );
@@ -129,6 +129,7 @@ async fn a_60_second_storm_on_30_percent_of_s3_requests_loses_and_duplicates_not
         stats.lost_responses.load(Relaxed),
         stats.hangs.load(Relaxed),
     );
+    let resets = stats.resets.load(Relaxed);
 
     let ids: Vec<String> = (0..put).map(|n| format!("r{n:06}")).collect();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -149,12 +150,12 @@ async fn a_60_second_storm_on_30_percent_of_s3_requests_loses_and_duplicates_not
 
     let ledger = Ledger::count(&ids, &delivered(&s3, &bucket).await, &[]);
     println!(
-        "{} ({requests} S3 requests in 60 s, {injected} failed: {lost} lost responses, {hangs} hangs, the rest 503/500)",
+        "{} ({requests} S3 requests in 60 s, {injected} failed: {resets} resets, {lost} lost responses, {hangs} hangs, the rest 503/500)",
         ledger.line("s3 storm 30% for 60 s, exactly_once")
     );
     assert!(
-        injected >= requests * 3 / 10 && lost >= 2 && hangs >= 2,
-        "the storm happened: {injected} of {requests}, {lost} lost, {hangs} hangs"
+        injected >= requests * 3 / 10 && resets >= 2 && lost >= 2 && hangs >= 2,
+        "the storm happened: {injected} of {requests}, {resets} resets, {lost} lost, {hangs} hangs"
     );
     assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
 }

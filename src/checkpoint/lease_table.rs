@@ -223,37 +223,27 @@ impl LeaseTable {
         })
     }
 
-    /// Replaces the shard's segment log, conditional on the lease counter this worker holds.
+    /// Replaces the shard's segment log, conditional on this worker owning the lease. (Not on
+    /// the lease counter: checkpoints move it concurrently, and the log does not need it.)
     pub async fn save_segments(&self, shard: &str, segments: &str) -> Result<(), LeaseError> {
-        let Some(seen) = self.held_counters().get(shard).copied() else {
-            return Err(LeaseError::Lost {
-                shard: shard.to_string(),
-            });
-        };
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("leaseKey", s(shard))
-            .update_expression("SET #segments = :segments, leaseCounter = leaseCounter + :one")
-            .condition_expression("leaseCounter = :seen AND leaseOwner = :me")
+            .update_expression("SET #segments = :segments")
+            .condition_expression("leaseOwner = :me")
             .expression_attribute_names("#segments", SEGMENTS)
             .expression_attribute_values(":segments", s(segments))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":seen", n(seen))
             .expression_attribute_values(":me", s(&self.owner))
             .send()
             .await;
         match result {
-            Ok(_) => {
-                self.held_counters().insert(shard.to_string(), seen + 1);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
             {
-                self.held_counters().remove(shard);
                 Err(LeaseError::Lost {
                     shard: shard.to_string(),
                 })

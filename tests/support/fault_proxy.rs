@@ -27,6 +27,8 @@ pub enum Fault {
         body: String,
         content_type: &'static str,
     },
+    /// The connection is closed unanswered before anything is forwarded.
+    Reset,
     /// Forwarded (the service does the work), then the connection is closed unanswered: the
     /// client sees a reset and cannot know whether the request took effect.
     LostResponse,
@@ -115,7 +117,8 @@ pub struct ProxyStats {
     pub forwarded: AtomicU64,
     /// Faults injected (and answers rewritten).
     pub injected: AtomicU64,
-    /// Of the injected faults: responses lost after forwarding, and hangs.
+    /// Of the injected faults: resets, responses lost after forwarding, and hangs.
+    pub resets: AtomicU64,
     pub lost_responses: AtomicU64,
     pub hangs: AtomicU64,
     /// `METHOD path?query` of every request, in arrival order.
@@ -251,6 +254,10 @@ async fn handle(
                 .headers_mut()
                 .insert("content-type", content_type.parse().unwrap());
             Ok(response)
+        }
+        Some(Fault::Reset) => {
+            stats.resets.fetch_add(1, Ordering::Relaxed);
+            Err("fault proxy: connection reset".into())
         }
         Some(Fault::Hang) => {
             stats.hangs.fetch_add(1, Ordering::Relaxed);
