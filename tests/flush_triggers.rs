@@ -51,7 +51,16 @@ fn start(policy: FlushPolicy) -> Harness {
     ));
     let metrics = Arc::new(Metrics::default());
     let tracker = Arc::new(Mutex::new(CheckpointTracker::new()));
-    let deliverer = Deliverer::new(sink, dead_letter, None, tracker.clone(), metrics.clone(), 2);
+    let budget = policy.memory_budget;
+    let deliverer = Deliverer::new(
+        sink,
+        dead_letter,
+        None,
+        tracker.clone(),
+        metrics.clone(),
+        2,
+        budget,
+    );
     let decoder = RecordDecoder {
         max_record_size: 1 << 20,
         time_field: None,

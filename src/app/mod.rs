@@ -164,6 +164,7 @@ pub async fn run(
         tracker.clone(),
         metrics.clone(),
         config.concurrency,
+        config.flush.memory_budget,
     );
     let partitioner = Partitioner::new(config.prefix.clone(), config.decoder.clone());
     let pipeline = Pipeline::new(

@@ -445,7 +445,9 @@ pub struct BufferingConfig {
     /// Flush a partition's buffer this long after its first record (0–900 s).
     #[serde(default = "defaults::buffer_interval")]
     pub interval: HumanDuration,
-    /// All open buffers together; above it the largest buffers flush early.
+    /// All open buffers together, and the batches being encoded (each reckoned at 3× its
+    /// incoming bytes); buffers above it flush early (largest first), and a batch waits for
+    /// room before its encoding starts (unless nothing else is in flight).
     #[serde(default = "defaults::memory_budget")]
     pub memory_budget: HumanSize,
     /// Open partition buffers at most; above it the oldest flushes early.

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use spillway_formats::record::{
-    ErrorOutputType, FailedRecord, PartitionKey, Record, ShardId, StablePosition,
+    Batch, ErrorOutputType, FailedRecord, PartitionKey, Record, ShardId, StablePosition,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -122,9 +122,9 @@ impl Pipeline {
         drop(source);
         match &mut self.buffers {
             Buffers::ByKey(batcher) => {
-                for (batch, _) in batcher.drain() {
-                    self.deliverer.dispatch(batch).await;
-                }
+                let closed = batcher.drain();
+                self.dispatch(closed.into_iter().map(|(batch, _)| batch))
+                    .await;
             }
             Buffers::BySegment { batcher, .. } => {
                 let (closed, dropped) = batcher.drain();
@@ -190,9 +190,9 @@ impl Pipeline {
     async fn buffer(&mut self, key: &PartitionKey, record: Record, now: u64) {
         match &mut self.buffers {
             Buffers::ByKey(batcher) => {
-                for (batch, _) in batcher.push(key, &record.data, record.meta, now) {
-                    self.deliverer.dispatch(batch).await;
-                }
+                let closed = batcher.push(key, &record.data, record.meta, now);
+                self.dispatch(closed.into_iter().map(|(batch, _)| batch))
+                    .await;
             }
             Buffers::BySegment { batcher, log } => {
                 let shard = record.meta.shard.clone();
@@ -213,9 +213,16 @@ impl Pipeline {
                 self.log_segments(&Arc::from(segment.segment.shard.as_str()))
                     .await;
             }
-            for batch in segment.batches {
-                self.deliverer.dispatch(batch).await;
-            }
+            self.dispatch(segment.batches).await;
+        }
+    }
+
+    /// Hands closed batches to the delivery stage, with the gauges (buffered bytes, which
+    /// the delivery stage's memory budget reads) brought up to date first.
+    async fn dispatch(&mut self, batches: impl IntoIterator<Item = Batch>) {
+        self.update_gauges();
+        for batch in batches {
+            self.deliverer.dispatch(batch).await;
         }
     }
 
@@ -243,9 +250,9 @@ impl Pipeline {
         let now = self.now_ms();
         match &mut self.buffers {
             Buffers::ByKey(batcher) => {
-                for (batch, _) in batcher.poll_expired(now) {
-                    self.deliverer.dispatch(batch).await;
-                }
+                let closed = batcher.poll_expired(now);
+                self.dispatch(closed.into_iter().map(|(batch, _)| batch))
+                    .await;
             }
             Buffers::BySegment { batcher, .. } => {
                 let closed = batcher.poll_expired(now);
