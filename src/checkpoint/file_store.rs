@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use spillway_sinks::fs::write_atomically;
 
+use super::read_state_file;
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct CheckpointFile {
     version: u32,
@@ -22,19 +24,8 @@ pub struct FileCheckpointStore {
 impl FileCheckpointStore {
     /// Opens the store; a missing file means no checkpoints yet.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let saved = match std::fs::read(path) {
-            Ok(bytes) => {
-                let file: CheckpointFile = serde_json::from_slice(&bytes).map_err(|e| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("checkpoint file {} is not valid: {e}", path.display()),
-                    )
-                })?;
-                file.shards
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e),
-        };
+        let file: Option<CheckpointFile> = read_state_file(path, "checkpoint file")?;
+        let saved = file.map(|f| f.shards).unwrap_or_default();
         Ok(FileCheckpointStore {
             path: path.to_path_buf(),
             saved,

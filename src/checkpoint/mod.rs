@@ -18,6 +18,24 @@ use self::lease_table::{LeaseError, LeaseTable};
 pub use self::segment_log::{FileSegmentLog, LeaseSegmentLog, SegmentLog};
 pub use self::tracker::{Checkpoint, CheckpointTracker, SHARD_END};
 
+/// Reads the JSON state file at `path` (`what` names it in errors); `None` when it does not
+/// exist yet.
+fn read_state_file<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    what: &str,
+) -> std::io::Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{what} {} is not valid: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Where checkpoints are kept.
 #[async_trait]
 pub trait CheckpointStore: Send {

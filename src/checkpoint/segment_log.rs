@@ -15,6 +15,7 @@ use spillway_formats::record::Segment;
 use spillway_sinks::fs::write_atomically;
 
 use super::lease_table::LeaseTable;
+use super::read_state_file;
 
 /// Where segment boundaries are kept.
 #[async_trait]
@@ -40,19 +41,8 @@ pub struct FileSegmentLog {
 impl FileSegmentLog {
     /// Opens the log; a missing file means nothing logged yet.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let shards = match std::fs::read(path) {
-            Ok(bytes) => {
-                let file: SegmentFile = serde_json::from_slice(&bytes).map_err(|e| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("segment log {} is not valid: {e}", path.display()),
-                    )
-                })?;
-                file.shards
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e),
-        };
+        let file: Option<SegmentFile> = read_state_file(path, "segment log")?;
+        let shards = file.map(|f| f.shards).unwrap_or_default();
         Ok(FileSegmentLog {
             path: path.to_path_buf(),
             shards: Mutex::new(shards),

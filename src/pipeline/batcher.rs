@@ -157,9 +157,8 @@ impl Batcher {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
+    use crate::pipeline::test_records::{key, meta};
 
     fn policy() -> FlushPolicy {
         FlushPolicy {
@@ -170,26 +169,11 @@ mod tests {
         }
     }
 
-    fn key(k: &str) -> PartitionKey {
-        PartitionKey(Arc::from(k))
-    }
-
-    fn meta(position: u64) -> RecordMeta {
-        RecordMeta {
-            shard: Arc::from("s"),
-            position,
-            sequence_number: None,
-            sub_sequence: None,
-            arrival_ms: 0,
-            prior_attempts: 0,
-        }
-    }
-
     #[test]
     fn size_trigger_closes_a_buffer_at_the_size_hint() {
         let mut b = Batcher::new(policy());
-        assert!(b.push(&key("a"), &[b'x'; 60], meta(1), 0).is_empty());
-        let closed = b.push(&key("a"), &[b'x'; 40], meta(2), 1);
+        assert!(b.push(&key("a"), &[b'x'; 60], meta("s", 1), 0).is_empty());
+        let closed = b.push(&key("a"), &[b'x'; 40], meta("s", 2), 1);
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].1, FlushReason::Size);
         assert_eq!(closed[0].0.len(), 2);
@@ -201,8 +185,8 @@ mod tests {
     #[test]
     fn age_trigger_closes_buffers_at_the_interval_not_before() {
         let mut b = Batcher::new(policy());
-        b.push(&key("a"), b"1", meta(1), 1_000);
-        b.push(&key("b"), b"2", meta(2), 30_000);
+        b.push(&key("a"), b"1", meta("s", 1), 1_000);
+        b.push(&key("b"), b"2", meta("s", 2), 30_000);
         assert_eq!(b.next_expiry_ms(), Some(61_000));
         assert!(b.poll_expired(60_999).is_empty());
         let closed = b.poll_expired(61_000);
@@ -210,7 +194,7 @@ mod tests {
         assert_eq!(closed[0].0.key, key("a"));
         assert_eq!(closed[0].1, FlushReason::Age);
         // A record arriving later does not extend the first record's deadline.
-        b.push(&key("b"), b"3", meta(3), 89_000);
+        b.push(&key("b"), b"3", meta("s", 3), 89_000);
         assert_eq!(b.poll_expired(90_000)[0].0.len(), 2);
     }
 
@@ -220,17 +204,17 @@ mod tests {
             max_age: Duration::ZERO,
             ..policy()
         });
-        b.push(&key("a"), b"1", meta(1), 5);
+        b.push(&key("a"), b"1", meta("s", 1), 5);
         assert_eq!(b.poll_expired(5).len(), 1);
     }
 
     #[test]
     fn memory_budget_closes_the_largest_buffers_first() {
         let mut b = Batcher::new(policy());
-        b.push(&key("a"), &[b'x'; 90], meta(1), 0);
-        b.push(&key("b"), &[b'x'; 50], meta(2), 1);
-        b.push(&key("c"), &[b'x'; 80], meta(3), 2);
-        let closed = b.push(&key("b"), &[b'x'; 40], meta(4), 3);
+        b.push(&key("a"), &[b'x'; 90], meta("s", 1), 0);
+        b.push(&key("b"), &[b'x'; 50], meta("s", 2), 1);
+        b.push(&key("c"), &[b'x'; 80], meta("s", 3), 2);
+        let closed = b.push(&key("b"), &[b'x'; 40], meta("s", 4), 3);
         // 260 > 250: the largest (a, 90) closes; b (90) ties but is younger.
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].0.key, key("a"));
@@ -242,9 +226,11 @@ mod tests {
     fn open_partition_cap_closes_the_oldest() {
         let mut b = Batcher::new(policy());
         for (i, k) in ["a", "b", "c"].iter().enumerate() {
-            assert!(b.push(&key(k), b"1", meta(i as u64), i as u64).is_empty());
+            assert!(b
+                .push(&key(k), b"1", meta("s", i as u64), i as u64)
+                .is_empty());
         }
-        let closed = b.push(&key("d"), b"1", meta(9), 9);
+        let closed = b.push(&key("d"), b"1", meta("s", 9), 9);
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].0.key, key("a"));
         assert_eq!(closed[0].1, FlushReason::OpenPartitions);

@@ -305,3 +305,27 @@ where
         }
     }
 }
+
+/// Keys and record metadata for the batchers' unit tests.
+#[cfg(test)]
+mod test_records {
+    use std::sync::Arc;
+
+    use spillway_formats::record::{PartitionKey, RecordMeta};
+
+    pub fn key(k: &str) -> PartitionKey {
+        PartitionKey(Arc::from(k))
+    }
+
+    /// Record `position` of `shard`, arriving at 1000 + `position` ms.
+    pub fn meta(shard: &str, position: u64) -> RecordMeta {
+        RecordMeta {
+            shard: Arc::from(shard),
+            position,
+            sequence_number: None,
+            sub_sequence: None,
+            arrival_ms: 1000 + position as i64,
+            prior_attempts: 0,
+        }
+    }
+}

@@ -278,6 +278,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::pipeline::test_records::{key, meta};
 
     fn policy() -> FlushPolicy {
         FlushPolicy {
@@ -285,21 +286,6 @@ mod tests {
             max_age: Duration::from_secs(60),
             memory_budget: 1000,
             max_open_partitions: 10,
-        }
-    }
-
-    fn key(k: &str) -> PartitionKey {
-        PartitionKey(Arc::from(k))
-    }
-
-    fn meta(shard: &str, position: u64) -> RecordMeta {
-        RecordMeta {
-            shard: Arc::from(shard),
-            position,
-            sequence_number: None,
-            sub_sequence: None,
-            arrival_ms: 1000 + position as i64,
-            prior_attempts: 0,
         }
     }
 
