@@ -80,6 +80,10 @@ struct StructColumn {
     object_number: u64,
     /// Where the next key is expected: records usually repeat one field order.
     next_field: usize,
+    /// Each field's key as it appears in a record, quotes included (`"name"`), matched
+    /// against the record's bytes without scanning for the key's end; empty for a name
+    /// with a quote or backslash, which only the slow lookup may match.
+    quoted_keys: Vec<Box<[u8]>>,
 }
 
 struct ListColumn {
@@ -156,9 +160,12 @@ impl Column {
             Column::TimestampMillis(b) => {
                 let millis = if cursor.peek() == Some(b'"') {
                     let text = cursor.string()?;
-                    string_to_datetime(&Utc, text)
-                        .map_err(|_| GiveUp)?
-                        .timestamp_millis()
+                    match utc_millis(text.as_bytes()) {
+                        Some(millis) => millis,
+                        None => string_to_datetime(&Utc, text)
+                            .map_err(|_| GiveUp)?
+                            .timestamp_millis(),
+                    }
                 } else {
                     cursor.integer()?
                 };
@@ -233,6 +240,17 @@ impl StructColumn {
             seen: vec![0; fields.len()],
             object_number: 0,
             next_field: 0,
+            quoted_keys: fields
+                .iter()
+                .map(|f| {
+                    let name = f.name().as_bytes();
+                    if name.contains(&b'"') || name.contains(&b'\\') {
+                        Box::default()
+                    } else {
+                        [&b"\""[..], name, &b"\""[..]].concat().into_boxed_slice()
+                    }
+                })
+                .collect(),
         })
     }
 
@@ -252,11 +270,14 @@ impl StructColumn {
         if !cursor.take(b'}') {
             loop {
                 cursor.skip_whitespace();
-                let key = cursor.plain_string()?;
+                let index = match self.quoted_key_at(cursor) {
+                    Some(i) => Some(i),
+                    None => self.field_index(cursor.plain_string()?),
+                };
                 cursor.skip_whitespace();
                 cursor.expect(b':')?;
                 cursor.skip_whitespace();
-                match self.field_index(key) {
+                match index {
                     Some(i) => {
                         if self.seen[i] == self.object_number {
                             return Err(GiveUp); // a duplicate key: arrow-json keeps the last
@@ -281,6 +302,20 @@ impl StructColumn {
         }
         self.nulls.append_non_null();
         Ok(())
+    }
+
+    /// The field whose quoted key starts at the cursor, moving past the key; tries the
+    /// expected field first, then the others in order.
+    #[inline]
+    fn quoted_key_at(&self, cursor: &mut Cursor) -> Option<usize> {
+        let rest = &cursor.bytes[cursor.pos..];
+        let n = self.quoted_keys.len();
+        let hint = self.next_field;
+        let found = (hint..n)
+            .chain(0..hint.min(n))
+            .find(|&i| starts_with(rest, &self.quoted_keys[i]))?;
+        cursor.pos += self.quoted_keys[found].len();
+        Some(found)
     }
 
     fn field_index(&self, key: &str) -> Option<usize> {
@@ -313,6 +348,116 @@ impl ListColumn {
         self.nulls.append_non_null();
         Ok(())
     }
+}
+
+/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z`, the shape almost every
+/// producer writes; `None` for anything else, which `string_to_datetime` then decides.
+/// Digits past the millisecond are dropped, as `timestamp_millis` does.
+fn utc_millis(text: &[u8]) -> Option<i64> {
+    if text.len() < 20 || *text.last()? != b'Z' {
+        return None;
+    }
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        text[range].iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(i, c)| text[i] != c) {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let fraction = &text[19..text.len() - 1];
+    let millis = match fraction {
+        [] => 0,
+        [b'.', rest @ ..] if (1..=9).contains(&rest.len()) => {
+            let all = digits(20..text.len() - 1)?;
+            all / 10u32.pow(rest.len().saturating_sub(3) as u32)
+                * 10u32.pow(3u32.saturating_sub(rest.len() as u32))
+        }
+        _ => return None,
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > month_days[month as usize - 1]
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    // Days from 1970-01-01 to the civil date (Howard Hinnant's `days_from_civil`).
+    let (y, m, d) = (
+        i64::from(year) - i64::from(month <= 2),
+        i64::from(month),
+        i64::from(day),
+    );
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some(seconds * 1000 + i64::from(millis))
+}
+
+/// Whether `hay` starts with `needle` (non-empty), compared eight bytes at a time: keys are
+/// short, and a call to `memcmp` costs more than the comparison.
+#[inline]
+fn starts_with(hay: &[u8], needle: &[u8]) -> bool {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return false;
+    }
+    let mut a = hay[..needle.len()].chunks_exact(8);
+    let mut b = needle.chunks_exact(8);
+    for (x, y) in (&mut a).zip(&mut b) {
+        if u64::from_ne_bytes(x.try_into().unwrap()) != u64::from_ne_bytes(y.try_into().unwrap()) {
+            return false;
+        }
+    }
+    a.remainder() == b.remainder()
+}
+
+/// The index in `bytes` of the first `"` or `\\` at or after `start`, scanning eight bytes at
+/// a time (most strings are short, where `memchr2`'s setup costs more than the scan).
+#[inline]
+fn find_quote_or_backslash(bytes: &[u8], start: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = start;
+    while i + 8 <= bytes.len() {
+        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        // A byte of `quote` or `backslash` is zero where `word` has that character; the
+        // lowest flagged byte is exact (borrows only spill into higher bytes).
+        let found =
+            (quote.wrapping_sub(ONES) & !quote | backslash.wrapping_sub(ONES) & !backslash) & HIGHS;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|p| i + p)
 }
 
 /// Nesting deeper than this is left to arrow-json.
@@ -374,7 +519,7 @@ impl<'a> Cursor<'a, '_> {
     fn plain_string(&mut self) -> Step<&'a str> {
         self.expect(b'"')?;
         let start = self.pos;
-        let end = start + memchr::memchr2(b'"', b'\\', &self.bytes[start..]).ok_or(GiveUp)?;
+        let end = find_quote_or_backslash(self.bytes, start).ok_or(GiveUp)?;
         if self.bytes[end] != b'"' {
             return Err(GiveUp);
         }
@@ -386,7 +531,7 @@ impl<'a> Cursor<'a, '_> {
     fn string(&mut self) -> Step<&str> {
         self.expect(b'"')?;
         let start = self.pos;
-        let first = start + memchr::memchr2(b'"', b'\\', &self.bytes[start..]).ok_or(GiveUp)?;
+        let first = find_quote_or_backslash(self.bytes, start).ok_or(GiveUp)?;
         if self.bytes[first] == b'"' {
             self.pos = first + 1;
             return Ok(&self.text[start..first]);
@@ -449,12 +594,31 @@ impl<'a> Cursor<'a, '_> {
     }
 
     /// An integer literal (no fraction, no exponent) that fits `T`.
-    fn integer<T: std::str::FromStr>(&mut self) -> Step<T> {
-        let text = self.number()?;
-        if text.contains(['.', 'e', 'E']) {
+    fn integer<T: TryFrom<i64>>(&mut self) -> Step<T> {
+        let negative = self.take(b'-');
+        let start = self.pos;
+        // Up to 18 digits cannot overflow a u64; longer literals take the checked path.
+        let mut magnitude: u64 = 0;
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            magnitude = magnitude
+                .checked_mul(10)
+                .and_then(|m| m.checked_add(u64::from(digit - b'0')))
+                .ok_or(GiveUp)?;
+            self.pos += 1;
+        }
+        let digits = self.pos - start;
+        if digits == 0 || (digits > 1 && self.bytes[start] == b'0') {
+            return Err(GiveUp); // no digits, or a leading zero
+        }
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
             return Err(GiveUp);
         }
-        text.parse().map_err(|_| GiveUp)
+        let value = if negative {
+            0i64.checked_sub_unsigned(magnitude).ok_or(GiveUp)?
+        } else {
+            i64::try_from(magnitude).map_err(|_| GiveUp)?
+        };
+        T::try_from(value).map_err(|_| GiveUp)
     }
 
     fn skip_digits(&mut self) {
@@ -766,6 +930,61 @@ mod tests {
         ] {
             let b = batch(&[line.to_string()]);
             assert!(decode(&schema, &b, 0, 1).is_none(), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_timestamp_shortcut_agrees_with_string_to_datetime() {
+        let mut x = 7u64;
+        let mut next = |n: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        let mut shortcut = 0;
+        for i in 0..20_000 {
+            let fraction = match next(5) {
+                0 => String::new(),
+                1 => format!(".{:03}", next(1000)),
+                2 => format!(".{}", next(10)),
+                3 => format!(".{:06}", next(1_000_000)),
+                _ => format!(".{:09}", next(1_000_000_000)),
+            };
+            // Mostly valid fields, now and then one out of range (day 29..31 of any month,
+            // hour 24, second 60, year 0000).
+            let text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{}",
+                if i % 97 == 0 { 0 } else { 1900 + next(250) },
+                1 + next(12),
+                1 + next(31),
+                next(25),
+                next(60),
+                next(61),
+                ["Z", "Z", "Z", "+00:00", "z"][next(5) as usize],
+            );
+            let fast = utc_millis(text.as_bytes());
+            let slow = string_to_datetime(&Utc, &text).map(|t| t.timestamp_millis());
+            if let Some(millis) = fast {
+                shortcut += 1;
+                assert_eq!(Ok(millis), slow.map_err(|e| e.to_string()), "{text}");
+            }
+        }
+        assert!(shortcut > 8000, "{shortcut}");
+        for text in [
+            "2024-02-29T23:59:59.999Z",
+            "1969-12-31T23:59:59.5Z",
+            "0000-01-01T00:00:00Z",
+        ] {
+            let slow = string_to_datetime(&Utc, text).unwrap().timestamp_millis();
+            assert_eq!(utc_millis(text.as_bytes()), Some(slow), "{text}");
+        }
+        for text in [
+            "2023-02-29T00:00:00Z",
+            "2024-05-01 00:00:00Z",
+            "2024-05-01T00:00:00.Z",
+        ] {
+            assert_eq!(utc_millis(text.as_bytes()), None, "{text}");
         }
     }
 
