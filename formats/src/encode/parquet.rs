@@ -80,6 +80,10 @@ impl ParquetEncoder {
         let properties = WriterProperties::builder()
             .set_compression(codec)
             .set_created_by(concat!("spillway ", env!("CARGO_PKG_VERSION")).to_string())
+            // Pages are cut by size alone (1 MiB): the default row limit (20,000) cuts narrow
+            // columns into many small pages, each compressed, indexed and headed on its own,
+            // which cost S3 (orders) about a tenth of its time for no smaller output.
+            .set_data_page_row_count_limit(usize::MAX)
             .build();
         Ok(ParquetEncoder {
             schema,
