@@ -28,8 +28,61 @@ use crate::record::Batch;
 
 /// Records `start..end` of `batch` as one Arrow batch of `schema`, or `None` when any of them
 /// is outside what this fast path takes (the caller then uses arrow-json).
+#[cfg(test)]
 pub fn decode(schema: &SchemaRef, batch: &Batch, start: usize, end: usize) -> Option<RecordBatch> {
-    let mut root = StructColumn::new(schema.fields(), end - start)?;
+    decode_sized(schema, batch, start, end, &mut Sizes::default())
+}
+
+/// What the columns of the previous chunk held, to size the builders of the next one: a
+/// list's values and long strings outgrow a guess made from the row count, and each time a
+/// builder grows it copies what it holds.
+#[derive(Debug, Default)]
+pub struct Sizes {
+    rows: usize,
+    /// (values, value bytes) of each column, in schema order, a nested one's after it.
+    columns: Vec<(usize, usize)>,
+}
+
+/// Hands out the sizes for the columns of a chunk of `rows`, scaled from the previous one's.
+struct Sizer<'a> {
+    sizes: &'a Sizes,
+    rows: usize,
+    next: usize,
+}
+
+impl Sizer<'_> {
+    /// (values, value bytes) for the next column: the previous chunk's, scaled to this
+    /// chunk's rows with a sixteenth to spare, or (`rows`, 16 bytes a row) for the first.
+    fn next(&mut self) -> (usize, usize) {
+        let seen = self.sizes.columns.get(self.next).copied();
+        self.next += 1;
+        match seen {
+            Some((values, bytes)) if self.sizes.rows > 0 => {
+                let scale = |n: usize| {
+                    let n = n.saturating_mul(self.rows) / self.sizes.rows;
+                    n + n / 16
+                };
+                (scale(values), scale(bytes))
+            }
+            _ => (self.rows, self.rows * 16),
+        }
+    }
+}
+
+/// [`decode`], with builders sized from `sizes`, which it then updates with this chunk's.
+pub fn decode_sized(
+    schema: &SchemaRef,
+    batch: &Batch,
+    start: usize,
+    end: usize,
+    sizes: &mut Sizes,
+) -> Option<RecordBatch> {
+    let mut sizer = Sizer {
+        sizes,
+        rows: end - start,
+        next: 0,
+    };
+    let mut root = StructColumn::new(schema.fields(), end - start, &mut sizer)?;
     let mut scratch = String::new();
     for index in start..end {
         let text = std::str::from_utf8(batch.record_data(index)).ok()?;
@@ -45,6 +98,11 @@ pub fn decode(schema: &SchemaRef, batch: &Batch, start: usize, end: usize) -> Op
         if cursor.pos != cursor.bytes.len() {
             return None;
         }
+    }
+    sizes.rows = end - start;
+    sizes.columns.clear();
+    for child in &root.children {
+        child.record_sizes(&mut sizes.columns);
     }
     let columns: Result<Vec<ArrayRef>, _> = root.children.into_iter().map(Column::finish).collect();
     RecordBatch::try_new(schema.clone(), columns.ok()?).ok()
@@ -95,9 +153,10 @@ struct ListColumn {
 
 impl Column {
     /// A builder for `data_type`, or `None` when the fast path does not build it.
-    fn new(data_type: &DataType, rows: usize) -> Option<Column> {
+    fn new(data_type: &DataType, sizer: &mut Sizer) -> Option<Column> {
+        let (rows, bytes) = sizer.next();
         Some(match data_type {
-            DataType::Utf8 => Column::Utf8(StringBuilder::with_capacity(rows, rows * 16)),
+            DataType::Utf8 => Column::Utf8(StringBuilder::with_capacity(rows, bytes)),
             DataType::Int8 => Column::Int8(Int8Builder::with_capacity(rows)),
             DataType::Int16 => Column::Int16(Int16Builder::with_capacity(rows)),
             DataType::Int32 => Column::Int32(Int32Builder::with_capacity(rows)),
@@ -111,15 +170,45 @@ impl Column {
             DataType::Decimal128(precision, scale) => {
                 Column::Decimal128(Decimal128Builder::with_capacity(rows), *precision, *scale)
             }
-            DataType::Struct(fields) => Column::Struct(Box::new(StructColumn::new(fields, rows)?)),
+            DataType::Struct(fields) => {
+                Column::Struct(Box::new(StructColumn::new(fields, rows, sizer)?))
+            }
             DataType::List(field) if field.is_nullable() => Column::List(Box::new(ListColumn {
                 field: field.clone(),
-                values: Column::new(field.data_type(), rows)?,
+                values: Column::new(field.data_type(), sizer)?,
                 offsets: vec![0],
                 nulls: NullBufferBuilder::new(rows),
             })),
             _ => return None,
         })
+    }
+
+    /// Appends (values, value bytes) of this column and those nested in it, in the order
+    /// [`Column::new`] takes them from a [`Sizer`].
+    fn record_sizes(&self, out: &mut Vec<(usize, usize)>) {
+        use arrow_array::builder::ArrayBuilder;
+        match self {
+            Column::Utf8(b) => out.push((b.len(), b.values_slice().len())),
+            Column::Int8(b) => out.push((b.len(), 0)),
+            Column::Int16(b) => out.push((b.len(), 0)),
+            Column::Int32(b) => out.push((b.len(), 0)),
+            Column::Int64(b) => out.push((b.len(), 0)),
+            Column::Float32(b) => out.push((b.len(), 0)),
+            Column::Float64(b) => out.push((b.len(), 0)),
+            Column::Boolean(b) => out.push((b.len(), 0)),
+            Column::TimestampMillis(b) => out.push((b.len(), 0)),
+            Column::Decimal128(b, _, _) => out.push((b.len(), 0)),
+            Column::Struct(s) => {
+                out.push((s.nulls.len(), 0));
+                for child in &s.children {
+                    child.record_sizes(out);
+                }
+            }
+            Column::List(l) => {
+                out.push((l.offsets.len() - 1, 0));
+                l.values.record_sizes(out);
+            }
+        }
     }
 
     fn append_null(&mut self) {
@@ -228,10 +317,10 @@ impl Column {
 
 impl StructColumn {
     /// `None` when a field is not nullable or of a type the fast path does not build.
-    fn new(fields: &Fields, rows: usize) -> Option<StructColumn> {
+    fn new(fields: &Fields, rows: usize, sizer: &mut Sizer) -> Option<StructColumn> {
         let children = fields
             .iter()
-            .map(|f| f.is_nullable().then(|| Column::new(f.data_type(), rows))?)
+            .map(|f| f.is_nullable().then(|| Column::new(f.data_type(), sizer))?)
             .collect::<Option<Vec<_>>>()?;
         Some(StructColumn {
             fields: fields.clone(),
@@ -902,6 +991,13 @@ mod tests {
         let all = batch(&accepted);
         let fast = decode(&schema, &all, 0, all.len()).unwrap();
         assert_eq!(Some(fast), arrow_json(&schema, &all));
+        // In chunks, each sized from the one before (the last one smaller), as the encoder does.
+        let mut sizes = Sizes::default();
+        for chunk in accepted.chunks(700) {
+            let b = batch(chunk);
+            let fast = decode_sized(&schema, &b, 0, b.len(), &mut sizes).unwrap();
+            assert_eq!(Some(fast), arrow_json(&schema, &b));
+        }
     }
 
     #[test]

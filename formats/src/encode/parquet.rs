@@ -158,10 +158,11 @@ impl Encoder for ParquetEncoder {
         // Once the fast path gives up on a chunk, the rest of this batch goes to arrow-json
         // directly: a batch whose records it cannot take would otherwise be parsed twice.
         let mut fast_path = true;
+        let mut sizes = json_columns::Sizes::default();
         let mut decode_chunk = |start: usize, decoded: &mut Vec<RecordBatch>| {
             let end = (start + DECODE_CHUNK_ROWS).min(batch.len());
             let fast = fast_path
-                .then(|| json_columns::decode(&schema, batch, start, end))
+                .then(|| json_columns::decode_sized(&schema, batch, start, end, &mut sizes))
                 .flatten();
             fast_path = fast.is_some();
             match fast {
