@@ -84,8 +84,17 @@ pub fn decode_sized(
     };
     let mut root = StructColumn::new(schema.fields(), end - start, &mut sizer)?;
     let mut scratch = String::new();
+    // The chunk's bytes validated as UTF-8 in one pass; a record is then its slice of them
+    // (`get` checks it starts and ends on a character boundary), or, when the chunk as a whole
+    // is not valid, validated on its own.
+    let first = batch.records[start].range.start;
+    let chunk = std::str::from_utf8(&batch.data[first..batch.records[end - 1].range.end]).ok();
     for index in start..end {
-        let text = std::str::from_utf8(batch.record_data(index)).ok()?;
+        let range = &batch.records[index].range;
+        let text = match chunk.and_then(|c| c.get(range.start - first..range.end - first)) {
+            Some(text) => text,
+            None => std::str::from_utf8(batch.record_data(index)).ok()?,
+        };
         let mut cursor = Cursor {
             text,
             bytes: text.as_bytes(),
@@ -233,7 +242,7 @@ impl Column {
 
     /// Parses the value at the cursor into this column.
     fn parse_value(&mut self, cursor: &mut Cursor) -> Step {
-        if cursor.take_literal("null") {
+        if cursor.peek() == Some(b'n') && cursor.take_literal("null") {
             self.append_null();
             return Ok(());
         }
