@@ -20,32 +20,51 @@ const MIN_EVIDENCE: usize = 256;
 const MAX_DISTINCT_SHARE: f64 = 0.5;
 
 /// Leaf columns of `rows` (top level and inside structs) whose sample is mostly distinct.
-/// Lists and maps are left to the writer's default.
+/// Inside lists only strings are looked at: a list's numbers (prices) repeat across the
+/// object even when the first sample looks distinct, and written plain the orders bench
+/// (S3) came out 10 % larger; its mostly distinct strings (SKUs) came out 3 % smaller and
+/// faster without a dictionary. Maps are left to the writer's default.
 pub fn mostly_distinct_columns(rows: &RecordBatch) -> Vec<ColumnPath> {
     let mut found = Vec::new();
     for (field, array) in rows.schema().fields().iter().zip(rows.columns()) {
-        visit(vec![field.name().clone()], array.as_ref(), &mut found);
+        visit(
+            vec![field.name().clone()],
+            array.as_ref(),
+            &mut found,
+            false,
+        );
     }
     found
 }
 
-fn visit(path: Vec<String>, array: &dyn Array, found: &mut Vec<ColumnPath>) {
+fn visit(path: Vec<String>, array: &dyn Array, found: &mut Vec<ColumnPath>, in_list: bool) {
     match array.data_type() {
         DataType::Struct(_) => {
             let parent = array.as_struct();
             for (field, child) in parent.fields().iter().zip(parent.columns()) {
                 let mut child_path = path.clone();
                 child_path.push(field.name().clone());
-                visit(child_path, child.as_ref(), found);
+                visit(child_path, child.as_ref(), found, in_list);
             }
         }
-        DataType::List(_) | DataType::LargeList(_) | DataType::Map(_, _) => {}
-        _ => {
-            let sample = array.slice(0, array.len().min(SAMPLE_ROWS));
-            if is_mostly_distinct(sample.as_ref()) == Some(true) {
-                found.push(ColumnPath::new(path));
-            }
+        DataType::List(_) => {
+            let mut element_path = path;
+            element_path.extend(["list".to_string(), "element".to_string()]);
+            let values = array.as_list::<i32>().values();
+            visit(element_path, values.as_ref(), found, true);
         }
+        DataType::LargeList(_) | DataType::Map(_, _) => {}
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary => mark(path, array, found),
+        _ if !in_list => mark(path, array, found),
+        _ => {}
+    }
+}
+
+/// Adds `path` to `found` when the sample of `array` is mostly distinct.
+fn mark(path: Vec<String>, array: &dyn Array, found: &mut Vec<ColumnPath>) {
+    let sample = array.slice(0, array.len().min(SAMPLE_ROWS));
+    if is_mostly_distinct(sample.as_ref()) == Some(true) {
+        found.push(ColumnPath::new(path));
     }
 }
 
@@ -119,6 +138,39 @@ mod tests {
             .map(|p| p.string())
             .collect();
         assert_eq!(found, ["event_id", "ts", "props.sku"]);
+    }
+
+    #[test]
+    fn in_lists_only_strings_are_looked_at() {
+        use arrow_array::{Float64Array, ListArray};
+        use arrow_buffer::OffsetBuffer;
+        let n = 1000;
+        let skus: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..n).map(|i| format!("SKU-{i}")),
+        ));
+        let prices: ArrayRef = Arc::new(Float64Array::from_iter_values(
+            (0..n).map(|i| i as f64 + 0.5),
+        ));
+        let items = StructArray::from(vec![
+            (Arc::new(Field::new("sku", DataType::Utf8, true)), skus),
+            (
+                Arc::new(Field::new("price", DataType::Float64, true)),
+                prices,
+            ),
+        ]);
+        let element = Arc::new(Field::new("element", items.data_type().clone(), true));
+        let list: ArrayRef = Arc::new(ListArray::new(
+            element,
+            OffsetBuffer::from_lengths(std::iter::repeat_n(2, n / 2)),
+            Arc::new(items),
+            None,
+        ));
+        let rows = RecordBatch::try_from_iter([("items", list)]).unwrap();
+        let found: Vec<String> = mostly_distinct_columns(&rows)
+            .iter()
+            .map(|p| p.string())
+            .collect();
+        assert_eq!(found, ["items.list.element.sku"]);
     }
 
     #[test]

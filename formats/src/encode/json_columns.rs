@@ -28,11 +28,73 @@ use crate::record::Batch;
 
 /// Records `start..end` of `batch` as one Arrow batch of `schema`, or `None` when any of them
 /// is outside what this fast path takes (the caller then uses arrow-json).
+#[cfg(test)]
 pub fn decode(schema: &SchemaRef, batch: &Batch, start: usize, end: usize) -> Option<RecordBatch> {
-    let mut root = StructColumn::new(schema.fields(), end - start)?;
+    decode_sized(schema, batch, start, end, &mut Sizes::default())
+}
+
+/// What the columns of the previous chunk held, to size the builders of the next one: a
+/// list's values and long strings outgrow a guess made from the row count, and each time a
+/// builder grows it copies what it holds.
+#[derive(Debug, Default)]
+pub struct Sizes {
+    rows: usize,
+    /// (values, value bytes) of each column, in schema order, a nested one's after it.
+    columns: Vec<(usize, usize)>,
+}
+
+/// Hands out the sizes for the columns of a chunk of `rows`, scaled from the previous one's.
+struct Sizer<'a> {
+    sizes: &'a Sizes,
+    rows: usize,
+    next: usize,
+}
+
+impl Sizer<'_> {
+    /// (values, value bytes) for the next column: the previous chunk's, scaled to this
+    /// chunk's rows with a sixteenth to spare, or (`rows`, 16 bytes a row) for the first.
+    fn next(&mut self) -> (usize, usize) {
+        let seen = self.sizes.columns.get(self.next).copied();
+        self.next += 1;
+        match seen {
+            Some((values, bytes)) if self.sizes.rows > 0 => {
+                let scale = |n: usize| {
+                    let n = n.saturating_mul(self.rows) / self.sizes.rows;
+                    n + n / 16
+                };
+                (scale(values), scale(bytes))
+            }
+            _ => (self.rows, self.rows * 16),
+        }
+    }
+}
+
+/// [`decode`], with builders sized from `sizes`, which it then updates with this chunk's.
+pub fn decode_sized(
+    schema: &SchemaRef,
+    batch: &Batch,
+    start: usize,
+    end: usize,
+    sizes: &mut Sizes,
+) -> Option<RecordBatch> {
+    let mut sizer = Sizer {
+        sizes,
+        rows: end - start,
+        next: 0,
+    };
+    let mut root = StructColumn::new(schema.fields(), end - start, &mut sizer)?;
     let mut scratch = String::new();
+    // The chunk's bytes validated as UTF-8 in one pass; a record is then its slice of them
+    // (`get` checks it starts and ends on a character boundary), or, when the chunk as a whole
+    // is not valid, validated on its own.
+    let first = batch.records[start].range.start;
+    let chunk = std::str::from_utf8(&batch.data[first..batch.records[end - 1].range.end]).ok();
     for index in start..end {
-        let text = std::str::from_utf8(batch.record_data(index)).ok()?;
+        let range = &batch.records[index].range;
+        let text = match chunk.and_then(|c| c.get(range.start - first..range.end - first)) {
+            Some(text) => text,
+            None => std::str::from_utf8(batch.record_data(index)).ok()?,
+        };
         let mut cursor = Cursor {
             text,
             bytes: text.as_bytes(),
@@ -45,6 +107,11 @@ pub fn decode(schema: &SchemaRef, batch: &Batch, start: usize, end: usize) -> Op
         if cursor.pos != cursor.bytes.len() {
             return None;
         }
+    }
+    sizes.rows = end - start;
+    sizes.columns.clear();
+    for child in &root.children {
+        child.record_sizes(&mut sizes.columns);
     }
     let columns: Result<Vec<ArrayRef>, _> = root.children.into_iter().map(Column::finish).collect();
     RecordBatch::try_new(schema.clone(), columns.ok()?).ok()
@@ -80,6 +147,10 @@ struct StructColumn {
     object_number: u64,
     /// Where the next key is expected: records usually repeat one field order.
     next_field: usize,
+    /// Each field's key as it appears in a record, quotes included (`"name"`), matched
+    /// against the record's bytes without scanning for the key's end; empty for a name
+    /// with a quote or backslash, which only the slow lookup may match.
+    quoted_keys: Vec<Box<[u8]>>,
 }
 
 struct ListColumn {
@@ -91,9 +162,10 @@ struct ListColumn {
 
 impl Column {
     /// A builder for `data_type`, or `None` when the fast path does not build it.
-    fn new(data_type: &DataType, rows: usize) -> Option<Column> {
+    fn new(data_type: &DataType, sizer: &mut Sizer) -> Option<Column> {
+        let (rows, bytes) = sizer.next();
         Some(match data_type {
-            DataType::Utf8 => Column::Utf8(StringBuilder::with_capacity(rows, rows * 16)),
+            DataType::Utf8 => Column::Utf8(StringBuilder::with_capacity(rows, bytes)),
             DataType::Int8 => Column::Int8(Int8Builder::with_capacity(rows)),
             DataType::Int16 => Column::Int16(Int16Builder::with_capacity(rows)),
             DataType::Int32 => Column::Int32(Int32Builder::with_capacity(rows)),
@@ -107,15 +179,45 @@ impl Column {
             DataType::Decimal128(precision, scale) => {
                 Column::Decimal128(Decimal128Builder::with_capacity(rows), *precision, *scale)
             }
-            DataType::Struct(fields) => Column::Struct(Box::new(StructColumn::new(fields, rows)?)),
+            DataType::Struct(fields) => {
+                Column::Struct(Box::new(StructColumn::new(fields, rows, sizer)?))
+            }
             DataType::List(field) if field.is_nullable() => Column::List(Box::new(ListColumn {
                 field: field.clone(),
-                values: Column::new(field.data_type(), rows)?,
+                values: Column::new(field.data_type(), sizer)?,
                 offsets: vec![0],
                 nulls: NullBufferBuilder::new(rows),
             })),
             _ => return None,
         })
+    }
+
+    /// Appends (values, value bytes) of this column and those nested in it, in the order
+    /// [`Column::new`] takes them from a [`Sizer`].
+    fn record_sizes(&self, out: &mut Vec<(usize, usize)>) {
+        use arrow_array::builder::ArrayBuilder;
+        match self {
+            Column::Utf8(b) => out.push((b.len(), b.values_slice().len())),
+            Column::Int8(b) => out.push((b.len(), 0)),
+            Column::Int16(b) => out.push((b.len(), 0)),
+            Column::Int32(b) => out.push((b.len(), 0)),
+            Column::Int64(b) => out.push((b.len(), 0)),
+            Column::Float32(b) => out.push((b.len(), 0)),
+            Column::Float64(b) => out.push((b.len(), 0)),
+            Column::Boolean(b) => out.push((b.len(), 0)),
+            Column::TimestampMillis(b) => out.push((b.len(), 0)),
+            Column::Decimal128(b, _, _) => out.push((b.len(), 0)),
+            Column::Struct(s) => {
+                out.push((s.nulls.len(), 0));
+                for child in &s.children {
+                    child.record_sizes(out);
+                }
+            }
+            Column::List(l) => {
+                out.push((l.offsets.len() - 1, 0));
+                l.values.record_sizes(out);
+            }
+        }
     }
 
     fn append_null(&mut self) {
@@ -140,7 +242,7 @@ impl Column {
 
     /// Parses the value at the cursor into this column.
     fn parse_value(&mut self, cursor: &mut Cursor) -> Step {
-        if cursor.take_literal("null") {
+        if cursor.peek() == Some(b'n') && cursor.take_literal("null") {
             self.append_null();
             return Ok(());
         }
@@ -156,9 +258,12 @@ impl Column {
             Column::TimestampMillis(b) => {
                 let millis = if cursor.peek() == Some(b'"') {
                     let text = cursor.string()?;
-                    string_to_datetime(&Utc, text)
-                        .map_err(|_| GiveUp)?
-                        .timestamp_millis()
+                    match utc_millis(text.as_bytes()) {
+                        Some(millis) => millis,
+                        None => string_to_datetime(&Utc, text)
+                            .map_err(|_| GiveUp)?
+                            .timestamp_millis(),
+                    }
                 } else {
                     cursor.integer()?
                 };
@@ -221,10 +326,10 @@ impl Column {
 
 impl StructColumn {
     /// `None` when a field is not nullable or of a type the fast path does not build.
-    fn new(fields: &Fields, rows: usize) -> Option<StructColumn> {
+    fn new(fields: &Fields, rows: usize, sizer: &mut Sizer) -> Option<StructColumn> {
         let children = fields
             .iter()
-            .map(|f| f.is_nullable().then(|| Column::new(f.data_type(), rows))?)
+            .map(|f| f.is_nullable().then(|| Column::new(f.data_type(), sizer))?)
             .collect::<Option<Vec<_>>>()?;
         Some(StructColumn {
             fields: fields.clone(),
@@ -233,6 +338,17 @@ impl StructColumn {
             seen: vec![0; fields.len()],
             object_number: 0,
             next_field: 0,
+            quoted_keys: fields
+                .iter()
+                .map(|f| {
+                    let name = f.name().as_bytes();
+                    if name.contains(&b'"') || name.contains(&b'\\') {
+                        Box::default()
+                    } else {
+                        [&b"\""[..], name, &b"\""[..]].concat().into_boxed_slice()
+                    }
+                })
+                .collect(),
         })
     }
 
@@ -252,11 +368,14 @@ impl StructColumn {
         if !cursor.take(b'}') {
             loop {
                 cursor.skip_whitespace();
-                let key = cursor.plain_string()?;
+                let index = match self.quoted_key_at(cursor) {
+                    Some(i) => Some(i),
+                    None => self.field_index(cursor.plain_string()?),
+                };
                 cursor.skip_whitespace();
                 cursor.expect(b':')?;
                 cursor.skip_whitespace();
-                match self.field_index(key) {
+                match index {
                     Some(i) => {
                         if self.seen[i] == self.object_number {
                             return Err(GiveUp); // a duplicate key: arrow-json keeps the last
@@ -281,6 +400,20 @@ impl StructColumn {
         }
         self.nulls.append_non_null();
         Ok(())
+    }
+
+    /// The field whose quoted key starts at the cursor, moving past the key; tries the
+    /// expected field first, then the others in order.
+    #[inline]
+    fn quoted_key_at(&self, cursor: &mut Cursor) -> Option<usize> {
+        let rest = &cursor.bytes[cursor.pos..];
+        let n = self.quoted_keys.len();
+        let hint = self.next_field;
+        let found = (hint..n)
+            .chain(0..hint.min(n))
+            .find(|&i| starts_with(rest, &self.quoted_keys[i]))?;
+        cursor.pos += self.quoted_keys[found].len();
+        Some(found)
     }
 
     fn field_index(&self, key: &str) -> Option<usize> {
@@ -313,6 +446,125 @@ impl ListColumn {
         self.nulls.append_non_null();
         Ok(())
     }
+}
+
+/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z`, the shape almost every
+/// producer writes; `None` for anything else, which `string_to_datetime` then decides.
+/// Digits past the millisecond are dropped, as `timestamp_millis` does.
+fn utc_millis(text: &[u8]) -> Option<i64> {
+    if text.len() < 20 || *text.last()? != b'Z' {
+        return None;
+    }
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        text[range].iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(i, c)| text[i] != c) {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let fraction = &text[19..text.len() - 1];
+    let millis = match fraction {
+        [] => 0,
+        [b'.', rest @ ..] if (1..=9).contains(&rest.len()) => {
+            let all = digits(20..text.len() - 1)?;
+            all / 10u32.pow(rest.len().saturating_sub(3) as u32)
+                * 10u32.pow(3u32.saturating_sub(rest.len() as u32))
+        }
+        _ => return None,
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > month_days[month as usize - 1]
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    // Days from 1970-01-01 to the civil date (Howard Hinnant's `days_from_civil`).
+    let (y, m, d) = (
+        i64::from(year) - i64::from(month <= 2),
+        i64::from(month),
+        i64::from(day),
+    );
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some(seconds * 1000 + i64::from(millis))
+}
+
+/// Whether `hay` starts with `needle` (non-empty), compared a word at a time, the last word
+/// overlapping the one before: keys are short, and a call to `memcmp` costs more than this.
+#[inline]
+fn starts_with(hay: &[u8], needle: &[u8]) -> bool {
+    let n = needle.len();
+    if n == 0 || hay.len() < n {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap());
+    let half = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap());
+    match n {
+        1..=3 => hay[..n].iter().zip(needle).all(|(a, b)| a == b),
+        4..=7 => half(hay, 0) == half(needle, 0) && half(hay, n - 4) == half(needle, n - 4),
+        _ => {
+            let mut at = 0;
+            while at + 8 < n {
+                if word(hay, at) != word(needle, at) {
+                    return false;
+                }
+                at += 8;
+            }
+            word(hay, n - 8) == word(needle, n - 8)
+        }
+    }
+}
+
+/// The index in `bytes` of the first `"` or `\\` at or after `start`, scanning eight bytes at
+/// a time (most strings are short, where `memchr2`'s setup costs more than the scan).
+#[inline]
+fn find_quote_or_backslash(bytes: &[u8], start: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = start;
+    while i + 8 <= bytes.len() {
+        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        // A byte of `quote` or `backslash` is zero where `word` has that character; the
+        // lowest flagged byte is exact (borrows only spill into higher bytes).
+        let found =
+            (quote.wrapping_sub(ONES) & !quote | backslash.wrapping_sub(ONES) & !backslash) & HIGHS;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|p| i + p)
 }
 
 /// Nesting deeper than this is left to arrow-json.
@@ -374,7 +626,7 @@ impl<'a> Cursor<'a, '_> {
     fn plain_string(&mut self) -> Step<&'a str> {
         self.expect(b'"')?;
         let start = self.pos;
-        let end = start + memchr::memchr2(b'"', b'\\', &self.bytes[start..]).ok_or(GiveUp)?;
+        let end = find_quote_or_backslash(self.bytes, start).ok_or(GiveUp)?;
         if self.bytes[end] != b'"' {
             return Err(GiveUp);
         }
@@ -386,7 +638,7 @@ impl<'a> Cursor<'a, '_> {
     fn string(&mut self) -> Step<&str> {
         self.expect(b'"')?;
         let start = self.pos;
-        let first = start + memchr::memchr2(b'"', b'\\', &self.bytes[start..]).ok_or(GiveUp)?;
+        let first = find_quote_or_backslash(self.bytes, start).ok_or(GiveUp)?;
         if self.bytes[first] == b'"' {
             self.pos = first + 1;
             return Ok(&self.text[start..first]);
@@ -449,12 +701,31 @@ impl<'a> Cursor<'a, '_> {
     }
 
     /// An integer literal (no fraction, no exponent) that fits `T`.
-    fn integer<T: std::str::FromStr>(&mut self) -> Step<T> {
-        let text = self.number()?;
-        if text.contains(['.', 'e', 'E']) {
+    fn integer<T: TryFrom<i64>>(&mut self) -> Step<T> {
+        let negative = self.take(b'-');
+        let start = self.pos;
+        // Up to 18 digits cannot overflow a u64; longer literals take the checked path.
+        let mut magnitude: u64 = 0;
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            magnitude = magnitude
+                .checked_mul(10)
+                .and_then(|m| m.checked_add(u64::from(digit - b'0')))
+                .ok_or(GiveUp)?;
+            self.pos += 1;
+        }
+        let digits = self.pos - start;
+        if digits == 0 || (digits > 1 && self.bytes[start] == b'0') {
+            return Err(GiveUp); // no digits, or a leading zero
+        }
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
             return Err(GiveUp);
         }
-        text.parse().map_err(|_| GiveUp)
+        let value = if negative {
+            0i64.checked_sub_unsigned(magnitude).ok_or(GiveUp)?
+        } else {
+            i64::try_from(magnitude).map_err(|_| GiveUp)?
+        };
+        T::try_from(value).map_err(|_| GiveUp)
     }
 
     fn skip_digits(&mut self) {
@@ -729,6 +1000,13 @@ mod tests {
         let all = batch(&accepted);
         let fast = decode(&schema, &all, 0, all.len()).unwrap();
         assert_eq!(Some(fast), arrow_json(&schema, &all));
+        // In chunks, each sized from the one before (the last one smaller), as the encoder does.
+        let mut sizes = Sizes::default();
+        for chunk in accepted.chunks(700) {
+            let b = batch(chunk);
+            let fast = decode_sized(&schema, &b, 0, b.len(), &mut sizes).unwrap();
+            assert_eq!(Some(fast), arrow_json(&schema, &b));
+        }
     }
 
     #[test]
@@ -766,6 +1044,61 @@ mod tests {
         ] {
             let b = batch(&[line.to_string()]);
             assert!(decode(&schema, &b, 0, 1).is_none(), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_timestamp_shortcut_agrees_with_string_to_datetime() {
+        let mut x = 7u64;
+        let mut next = |n: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        let mut shortcut = 0;
+        for i in 0..20_000 {
+            let fraction = match next(5) {
+                0 => String::new(),
+                1 => format!(".{:03}", next(1000)),
+                2 => format!(".{}", next(10)),
+                3 => format!(".{:06}", next(1_000_000)),
+                _ => format!(".{:09}", next(1_000_000_000)),
+            };
+            // Mostly valid fields, now and then one out of range (day 29..31 of any month,
+            // hour 24, second 60, year 0000).
+            let text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{}",
+                if i % 97 == 0 { 0 } else { 1900 + next(250) },
+                1 + next(12),
+                1 + next(31),
+                next(25),
+                next(60),
+                next(61),
+                ["Z", "Z", "Z", "+00:00", "z"][next(5) as usize],
+            );
+            let fast = utc_millis(text.as_bytes());
+            let slow = string_to_datetime(&Utc, &text).map(|t| t.timestamp_millis());
+            if let Some(millis) = fast {
+                shortcut += 1;
+                assert_eq!(Ok(millis), slow.map_err(|e| e.to_string()), "{text}");
+            }
+        }
+        assert!(shortcut > 8000, "{shortcut}");
+        for text in [
+            "2024-02-29T23:59:59.999Z",
+            "1969-12-31T23:59:59.5Z",
+            "0000-01-01T00:00:00Z",
+        ] {
+            let slow = string_to_datetime(&Utc, text).unwrap().timestamp_millis();
+            assert_eq!(utc_millis(text.as_bytes()), Some(slow), "{text}");
+        }
+        for text in [
+            "2023-02-29T00:00:00Z",
+            "2024-05-01 00:00:00Z",
+            "2024-05-01T00:00:00.Z",
+        ] {
+            assert_eq!(utc_millis(text.as_bytes()), None, "{text}");
         }
     }
 

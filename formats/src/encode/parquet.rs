@@ -20,8 +20,10 @@ use super::{EncodeError, EncodeOutcome, Encoder, Rejection};
 use crate::record::{Batch, ErrorOutputType};
 use crate::schema::TableSchema;
 
-/// Rows decoded per Arrow batch on the happy path.
-const DECODE_CHUNK_ROWS: usize = 8192;
+/// Rows decoded per Arrow batch on the happy path: small enough that a chunk's columns are
+/// still in cache when the writer reads them (4096 was 3 % faster than 8192 on S3; 2048 was
+/// slower again), and no fewer than the dictionary choice samples.
+const DECODE_CHUNK_ROWS: usize = 4096;
 
 /// Where the table schema comes from.
 #[derive(Debug)]
@@ -80,6 +82,10 @@ impl ParquetEncoder {
         let properties = WriterProperties::builder()
             .set_compression(codec)
             .set_created_by(concat!("spillway ", env!("CARGO_PKG_VERSION")).to_string())
+            // Pages are cut by size alone (1 MiB): the default row limit (20,000) cuts narrow
+            // columns into many small pages, each compressed, indexed and headed on its own,
+            // which cost S3 (orders) about a tenth of its time for no smaller output.
+            .set_data_page_row_count_limit(usize::MAX)
             .build();
         Ok(ParquetEncoder {
             schema,
@@ -154,10 +160,11 @@ impl Encoder for ParquetEncoder {
         // Once the fast path gives up on a chunk, the rest of this batch goes to arrow-json
         // directly: a batch whose records it cannot take would otherwise be parsed twice.
         let mut fast_path = true;
+        let mut sizes = json_columns::Sizes::default();
         let mut decode_chunk = |start: usize, decoded: &mut Vec<RecordBatch>| {
             let end = (start + DECODE_CHUNK_ROWS).min(batch.len());
             let fast = fast_path
-                .then(|| json_columns::decode(&schema, batch, start, end))
+                .then(|| json_columns::decode_sized(&schema, batch, start, end, &mut sizes))
                 .flatten();
             fast_path = fast.is_some();
             match fast {
@@ -415,8 +422,8 @@ mod tests {
             [
                 ("id".to_string(), false),
                 ("kind".to_string(), true),
-                // Lists keep the default: the orders bench (S3) came out 8 % larger without.
-                ("items.list.element.sku".to_string(), true),
+                // Strings in lists follow the same rule; their numbers keep the default.
+                ("items.list.element.sku".to_string(), false),
                 ("items.list.element.qty".to_string(), true),
             ]
         );
