@@ -16,6 +16,8 @@ use std::time::Duration;
 use spillway_formats::record::{
     Batch, ErrorOutputType, FailedRecord, PartitionKey, Record, ShardId, StablePosition,
 };
+use spillway_sinks::retry::until_durable;
+use spillway_sinks::SinkError;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -197,7 +199,10 @@ impl Pipeline {
             Buffers::BySegment { batcher, log } => {
                 let shard = record.meta.shard.clone();
                 if !batcher.knows(&shard) {
-                    let planned = until_ok("read", &shard, || log.load(&shard)).await;
+                    let planned = until_durable("segment-log read", 0, || async {
+                        log.load(&shard).await.map_err(|e| log_error(&shard, e))
+                    })
+                    .await;
                     batcher.plan(&shard, planned);
                 }
                 let closed = batcher.push(key, &record.data, record.meta, now);
@@ -243,7 +248,12 @@ impl Pipeline {
                 })
         };
         let segments = batcher.live_segments(shard, checkpoint.as_ref());
-        until_ok("write", shard, || log.save(shard, &segments)).await;
+        until_durable("segment-log write", 0, || async {
+            log.save(shard, &segments)
+                .await
+                .map_err(|e| log_error(shard, e))
+        })
+        .await;
     }
 
     async fn on_tick(&mut self) {
@@ -283,27 +293,11 @@ impl Pipeline {
     }
 }
 
-/// Retries a segment-log call until it succeeds: no object of a segment may be written before
-/// its boundaries are durable, so the pipeline waits (and the sources with it).
-async fn until_ok<T, F>(what: &str, shard: &str, mut call: impl FnMut() -> F) -> T
-where
-    F: Future<Output = anyhow::Result<T>>,
-{
-    let mut wait = Duration::from_millis(100);
-    loop {
-        match call().await {
-            Ok(value) => return value,
-            Err(e) => {
-                tracing::warn!(
-                    shard,
-                    error = format!("{e:#}"),
-                    "cannot {what} the segment log; retrying"
-                );
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
+/// A segment-log failure, for [`until_durable`]: retried until it succeeds, because no object
+/// of a segment may be written before its boundaries are durable (the pipeline waits, and the
+/// sources with it).
+fn log_error(shard: &str, error: anyhow::Error) -> SinkError {
+    SinkError::retryable("SegmentLog", format!("shard {shard}: {error:#}"))
 }
 
 /// Keys and record metadata for the batchers' unit tests.
