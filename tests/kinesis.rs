@@ -58,6 +58,18 @@ struct Names {
     lease_table: String,
 }
 
+impl Names {
+    /// A new stream of `shards` shards named after `stem`, and a lease table name of its own.
+    async fn created(client: &aws_sdk_kinesis::Client, stem: &str, shards: i32) -> Names {
+        let names = Names {
+            stream: unique_name(stem),
+            lease_table: unique_name("leases"),
+        };
+        create_stream(client, &names.stream, shards).await;
+        names
+    }
+}
+
 fn start(mode: &str, names: &Names, lake: &Path) -> Child {
     start_with(mode, names, lake, &[])
 }
@@ -183,11 +195,7 @@ async fn lease_checkpoints(table: &str) -> Vec<(String, String)> {
 
 async fn delivers_exactly_once_and_resumes_without_gap(mode: &str) {
     let client = kinesis(&kinesis_url()).await;
-    let names = Names {
-        stream: unique_name(&format!("stream-{mode}")),
-        lease_table: unique_name("leases"),
-    };
-    create_stream(&client, &names.stream, 2).await;
+    let names = Names::created(&client, &format!("stream-{mode}"), 2).await;
     put_records(&client, &names.stream, &make_records(0, 10_000)).await;
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
@@ -255,11 +263,7 @@ async fn polling_delivers_exactly_once_and_resumes_without_gap() {
 #[tokio::test(flavor = "multi_thread")]
 async fn exactly_once_survives_sigkill_with_no_duplicate() {
     let client = kinesis(&kinesis_url()).await;
-    let names = Names {
-        stream: unique_name("stream-once"),
-        lease_table: unique_name("leases"),
-    };
-    create_stream(&client, &names.stream, 2).await;
+    let names = Names::created(&client, "stream-once", 2).await;
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let example = std::fs::read_to_string(repo_root().join("examples/kinesis-to-lake.toml"));
@@ -306,11 +310,7 @@ async fn exactly_once_survives_sigkill_with_no_duplicate() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_aggregate_is_dead_lettered_with_its_bytes() {
     let client = kinesis(&kinesis_url()).await;
-    let names = Names {
-        stream: unique_name("stream-corrupt"),
-        lease_table: unique_name("leases"),
-    };
-    create_stream(&client, &names.stream, 1).await;
+    let names = Names::created(&client, "stream-corrupt", 1).await;
     let mut corrupt = kpl::aggregate(&[("k", b"{\"id\":\"x1\"}"), ("k", b"{\"id\":\"x2\"}")]);
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0x55;
@@ -353,11 +353,7 @@ async fn a_shard_split_with_enhanced_fan_out_loses_nothing_and_drains_the_parent
 
 async fn split_during_consumption(mode: &str) {
     let client = kinesis(&kinesis_url()).await;
-    let names = Names {
-        stream: unique_name(&format!("stream-split-{mode}")),
-        lease_table: unique_name("leases"),
-    };
-    create_stream(&client, &names.stream, 1).await;
+    let names = Names::created(&client, &format!("stream-split-{mode}"), 1).await;
     put_records(&client, &names.stream, &make_records(0, 3_000)).await;
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
@@ -402,11 +398,7 @@ async fn split_during_consumption(mode: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_records_of_every_kind_mixed_into_a_stream_are_dead_lettered_and_nothing_is_lost() {
     let client = kinesis(&kinesis_url()).await;
-    let names = Names {
-        stream: unique_name("stream-mixed"),
-        lease_table: unique_name("leases"),
-    };
-    create_stream(&client, &names.stream, 2).await;
+    let names = Names::created(&client, "stream-mixed", 2).await;
     let mut corrupt = kpl::aggregate(&[("k", br#"{"id":"x1"}"#), ("k", br#"{"id":"x2"}"#)]);
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0x55;
