@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the conversion and of its stages, on 64 MiB of clickstream NDJSON
-//! (made at bench time by ../shared/bench/gen_events.py, not committed), `ts` a timestamp:
+//! (made at bench time by the project's generator, spillway-gen, not committed), `ts` a timestamp:
 //! - `encode_parquet/whole`: the pipeline's `ParquetEncoder`, NDJSON → Parquet zstd(3);
 //! - `stages/decode_json`: NDJSON → Arrow columns (arrow-json, the table schema);
 //! - `stages/write_parquet_plain` and `…_zstd3`: Arrow columns → Parquet, no compression / zstd;

@@ -1,12 +1,11 @@
-//! What the benchmarks share: the generated inputs (made on first use by
-//! ../shared/bench/gen_events.py and cached under the target directory, never committed),
+//! What the benchmarks share: the generated inputs (made on first use by the project's
+//! generator, `spillway-gen`, and cached under the target directory, never committed),
 //! the table schemas of the clickstream and orders examples, and splitting NDJSON into a
 //! [`Batch`] the way the pipeline does.
 
 #![allow(dead_code)] // each bench uses its own part
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 
 use spillway_formats::record::{Batch, PartitionKey, RecordMeta};
@@ -16,8 +15,8 @@ use spillway_formats::schema::{ColumnSpec, TableSchema};
 /// `cut_bytes` when given; generated once and cached as a file, whose path is returned.
 pub fn bench_input(kind: &str, count: usize, seed: u64, cut_bytes: Option<usize>) -> PathBuf {
     let name = match cut_bytes {
-        Some(cut) => format!("{kind}-{}mib.ndjson", cut >> 20),
-        None => format!("{kind}-{count}-seed{seed}.ndjson"),
+        Some(cut) => format!("gen-{kind}-{}mib.ndjson", cut >> 20),
+        None => format!("gen-{kind}-{count}-seed{seed}.ndjson"),
     };
     let cache =
         PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
@@ -26,20 +25,13 @@ pub fn bench_input(kind: &str, count: usize, seed: u64, cut_bytes: Option<usize>
     if cache.exists() {
         return cache;
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/gen_events.py");
     eprintln!("generating {} …", cache.display());
-    let out = Command::new("python3")
-        .arg(script)
-        .args(["--kind", kind, "--count", &count.to_string()])
-        .args(["--seed", &seed.to_string()])
-        .output()
-        .expect("python3 runs the shared generator");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut data = out.stdout;
+    let mut data = spillway_gen::events(&spillway_gen::Options {
+        kind: kind.parse().expect("a known kind"),
+        count,
+        seed,
+        start: spillway_gen::StartTime::default(),
+    });
     if let Some(cut) = cut_bytes {
         let end = data[..cut.min(data.len())]
             .iter()

@@ -1,5 +1,5 @@
-//! Shared test tooling: run the `spillway` binary, generate events with the shared
-//! generator, read a lake back (Parquet through the `parquet` crate, dead letters as
+//! Shared test tooling: run the `spillway` binary, generate events with the project's own
+//! generator (`spillway-gen`), read a lake back (Parquet through the `parquet` crate, dead letters as
 //! Firehose error records, DuckDB through the test venv's Python), and a ledger that counts
 //! every input record as delivered, dead-lettered, missing or duplicated.
 #![allow(dead_code)]
@@ -63,29 +63,14 @@ pub fn terminate(mut child: std::process::Child) -> Output {
     out
 }
 
-/// NDJSON from ../shared/bench/gen_events.py.
+/// Deterministic NDJSON events from the project's generator (`gen/`).
 pub fn gen_events(kind: &str, count: usize, seed: u64, start: &str) -> Vec<u8> {
-    let script = repo_root().join("../shared/bench/gen_events.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .args([
-            "--kind",
-            kind,
-            "--count",
-            &count.to_string(),
-            "--seed",
-            &seed.to_string(),
-            "--start",
-            start,
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "gen_events failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    spillway_gen::events(&spillway_gen::Options {
+        kind: kind.parse().expect("a known kind"),
+        count,
+        seed,
+        start: start.parse().expect("a start such as 2024-05-01T00:00:00"),
+    })
 }
 
 /// The string value of `field` in every line of NDJSON `input`.
