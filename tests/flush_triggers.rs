@@ -12,7 +12,7 @@ use spillway::pipeline::{Deliverer, FlushPolicy, Partitioner, Pipeline, StopReas
 use spillway::source::SourceMessage;
 use spillway_formats::decode::RecordDecoder;
 use spillway_formats::encode::NdjsonEncoder;
-use spillway_formats::prefix::PrefixTemplate;
+use spillway_formats::prefix::{NameRule, PrefixTemplate};
 use spillway_formats::record::{ErrorOutputType, Record, RecordMeta};
 use spillway_sinks::dead_letter::{DeadLetter, ObjectDeadLetter};
 use spillway_sinks::object::ObjectSink;
@@ -67,7 +67,7 @@ fn start(policy: FlushPolicy) -> Harness {
         partition_keys: vec![],
     };
     let pipeline = Pipeline::new(
-        Partitioner::new(prefix, decoder),
+        Partitioner::new(prefix, decoder, NameRule::ObjectKey),
         policy,
         deliverer,
         tracker.clone(),

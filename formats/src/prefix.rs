@@ -51,6 +51,16 @@ pub enum PrefixError {
     MissingPartitionKey { name: String, template: String },
     #[error("prefix `{template}` uses !{{firehose:error-output-type}} but none was given")]
     MissingErrorOutputType { template: String },
+    /// A partition key whose value is the empty string: it would name no partition.
+    #[error("partition key `{name}` is an empty string, which names no partition")]
+    EmptyPartitionKey { name: String },
+    /// An evaluated prefix that breaks its destination's [`NameRule`].
+    #[error("{what} `{name}` {reason}")]
+    UnsafeName {
+        what: &'static str,
+        name: String,
+        reason: String,
+    },
     /// A Prefix / ErrorOutputPrefix that Firehose rejects; `reason` is Firehose's wording.
     #[error("{reason} ({field} is `{template}`)")]
     Invalid {
@@ -180,7 +190,10 @@ impl PrefixTemplate {
                         name: name.clone(),
                         template: template(),
                     })?;
-                    out.push_str(value);
+                    if value.is_empty() {
+                        return Err(PrefixError::EmptyPartitionKey { name: name.clone() });
+                    }
+                    out.push_str(&escape_partition_value(value));
                 }
                 Part::ErrorOutputType => {
                     let missing = || PrefixError::MissingErrorOutputType {
@@ -207,16 +220,16 @@ impl PrefixTemplate {
     }
 
     /// The value of each [`TableLayout::partition_columns`] entry in `evaluated`, an output of
-    /// this template. A key value containing `/` would shift the folders; the count still
-    /// matches the layout (missing folders come back empty).
+    /// this template, unescaped (a key value `a/b` is the folder `k=a%2Fb` and the value
+    /// `a/b`). The count always matches the layout (missing folders come back empty).
     pub fn partition_values(&self, evaluated: &str) -> Vec<String> {
         let pieces: Vec<&str> = evaluated.split('/').collect();
         let (_, columns) = self.folders();
         let value = |(index, name): (usize, Option<String>)| {
             let piece = pieces.get(index).copied().unwrap_or("");
             match (name, piece.split_once('=')) {
-                (Some(_), Some((_, value))) => value.to_string(),
-                _ => piece.to_string(),
+                (Some(_), Some((_, value))) => unescape_partition_value(value),
+                _ => unescape_partition_value(piece),
             }
         };
         columns.into_iter().map(value).collect()
@@ -384,6 +397,157 @@ fn format_field(letter: char, count: usize, ts: &DateTime<Utc>) -> String {
     }
 }
 
+/// Characters Hive and Spark escape in a partition value written into a path (Hive's
+/// `FileUtils.escapePathName`): control characters and `"#%'*/:=?\\{[]^` plus DEL.
+fn needs_escape(c: char) -> bool {
+    c.is_ascii_control() || "\"#%'*/:=?\\{[]^".contains(c)
+}
+
+/// A value from a record made safe as (part of) one folder name: the characters Hive and
+/// Spark escape become `%XX` (so readers that decode Hive paths see the original value), and a
+/// value that is exactly `.` or `..` becomes `%2E` or `%2E%2E`. Anything else is kept.
+pub fn escape_partition_value(value: &str) -> std::borrow::Cow<'_, str> {
+    if value == "." || value == ".." {
+        return value.replace('.', "%2E").into();
+    }
+    if !value.chars().any(needs_escape) {
+        return value.into();
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        if needs_escape(c) {
+            out.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// The inverse of [`escape_partition_value`]: `%XX` sequences decoded (as Hive's
+/// `unescapePathName` does); text that is not a valid escape is kept as it is.
+pub fn unescape_partition_value(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
+}
+
+/// What an evaluated prefix names, and so the rule it must follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameRule {
+    /// The key prefix of an object (local lake folder or S3 key): no `.` or `..` folder, no
+    /// leading `/`, no control characters — it cannot leave the destination's root.
+    ObjectKey,
+    /// An OpenSearch / Elasticsearch index name: lower case, none of `\ / * ? " < > | , # :`
+    /// or space, not starting with `_ - +`, not `.` or `..`, at most 255 bytes.
+    IndexName,
+    /// A DynamoDB table name: 3–255 characters of `A–Z a–z 0–9 _ . -`.
+    TableName,
+}
+
+impl NameRule {
+    /// What a name under this rule is called in messages.
+    pub fn what(self) -> &'static str {
+        match self {
+            NameRule::ObjectKey => "object prefix",
+            NameRule::IndexName => "index name",
+            NameRule::TableName => "table name",
+        }
+    }
+
+    /// The `errorCode` of a record whose evaluated prefix breaks the rule.
+    pub fn error_code(self) -> &'static str {
+        match self {
+            NameRule::ObjectKey => "Partition.UnsafePrefix",
+            NameRule::IndexName => "Partition.InvalidIndexName",
+            NameRule::TableName => "Partition.InvalidTableName",
+        }
+    }
+
+    /// Checks an evaluated prefix; the error says which part is wrong.
+    pub fn check(self, name: &str) -> Result<(), PrefixError> {
+        let reason = match self {
+            NameRule::ObjectKey => object_key_problem(name),
+            NameRule::IndexName => index_name_problem(name),
+            NameRule::TableName => table_name_problem(name),
+        };
+        match reason {
+            None => Ok(()),
+            Some(reason) => Err(PrefixError::UnsafeName {
+                what: self.what(),
+                name: name.to_string(),
+                reason,
+            }),
+        }
+    }
+}
+
+fn object_key_problem(key: &str) -> Option<String> {
+    if key.starts_with('/') {
+        return Some("starts with '/'".into());
+    }
+    if let Some(c) = key.chars().find(char::is_ascii_control) {
+        return Some(format!("contains the control character {:?}", c));
+    }
+    let dots = key
+        .split('/')
+        .find(|folder| *folder == "." || *folder == "..");
+    dots.map(|folder| format!("has a `{folder}` folder, which would leave the destination's root"))
+}
+
+fn index_name_problem(name: &str) -> Option<String> {
+    const FORBIDDEN: &str = "\\/*?\"<>|,#: ";
+    if name.is_empty() || name == "." || name == ".." {
+        return Some("is not a valid index name".into());
+    }
+    if name.len() > 255 {
+        return Some(format!("is {} bytes, above the 255-byte limit", name.len()));
+    }
+    if name.starts_with(['_', '-', '+']) {
+        return Some("starts with _, - or +".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| FORBIDDEN.contains(*c) || c.is_control())
+    {
+        return Some(format!("contains {c:?}, which index names may not"));
+    }
+    if name.chars().any(char::is_uppercase) {
+        return Some("has upper-case letters, which index names may not".into());
+    }
+    None
+}
+
+fn table_name_problem(name: &str) -> Option<String> {
+    let valid = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    match (valid, name.len()) {
+        (false, _) => Some("may only contain A–Z, a–z, 0–9, _ . and -".into()),
+        (true, 3..=255) => None,
+        (true, n) => Some(format!("is {n} characters; table names have 3–255")),
+    }
+}
+
 /// Replaces each `!{firehose:random-string}` left by [`PrefixTemplate::evaluate`] with
 /// `random`, one value per object (see [`random_string`]).
 pub fn fill_random_string(evaluated: &str, random: &str) -> String {
@@ -421,13 +585,36 @@ fn check(
     }
 }
 
-/// Firehose's rules for `Prefix` on its own.
-pub fn validate_prefix(t: &PrefixTemplate) -> Result<(), PrefixError> {
+/// Firehose's rules for `Prefix` on its own, then `rule` on the text the template's own
+/// literals and patterns produce (so `../escape/` is refused here, not found at run time).
+pub fn validate_prefix(t: &PrefixTemplate, rule: NameRule) -> Result<(), PrefixError> {
     let rules = [
         (t.uses_error_output_type(), NO_ERROR_TYPE_IN_PREFIX),
         (t.source.starts_with('/'), NO_LEADING_SLASH),
     ];
-    check(&rules, "Prefix", t)
+    check(&rules, "Prefix", t)?;
+    check_literals(t, rule)
+}
+
+/// Evaluates `t` with harmless sample values (partition keys `x`, a fixed time) and checks
+/// the result against `rule`: what fails here is in the template's own text.
+fn check_literals(t: &PrefixTemplate, rule: NameRule) -> Result<(), PrefixError> {
+    let names = t.partition_key_names();
+    let keys: Vec<(&str, &str)> = names.iter().map(|name| (*name, "x")).collect();
+    let sample = PrefixContext {
+        timestamp: DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+        partition_keys: &keys,
+        error_output_type: Some("processing-failed"),
+    };
+    let evaluated = fill_random_string(&t.evaluate(&sample)?, "abcdefghijk");
+    rule.check(&evaluated).map_err(|e| match e {
+        PrefixError::UnsafeName { what, reason, .. } => PrefixError::UnsafeName {
+            what,
+            name: t.source.clone(),
+            reason,
+        },
+        other => other,
+    })
 }
 
 /// Firehose's rules for `ErrorOutputPrefix` given its `Prefix`; an empty `error_prefix`
@@ -450,7 +637,8 @@ pub fn validate_error_prefix(
             ERROR_EXPRESSIONS_NEED_TYPE,
         ),
     ];
-    check(&rules, "ErrorOutputPrefix", error_prefix)
+    check(&rules, "ErrorOutputPrefix", error_prefix)?;
+    check_literals(error_prefix, NameRule::ObjectKey)
 }
 
 #[cfg(test)]

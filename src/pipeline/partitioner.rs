@@ -1,17 +1,20 @@
 //! The partitioner: decodes a record (validation, event time, partition-key fields) and
 //! evaluates the prefix template into its [`PartitionKey`]. Time is the record's event time
-//! when a time field is configured, else its arrival time (Firehose's default).
+//! when a time field is configured, else its arrival time (Firehose's default). Values from
+//! the record are escaped by the template, and the evaluated prefix must pass the
+//! destination's [`NameRule`]; a record that fails goes to the dead letter with the reason.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use spillway_formats::decode::{DecodeError, RecordDecoder};
-use spillway_formats::prefix::{PrefixContext, PrefixTemplate};
+use spillway_formats::prefix::{NameRule, PrefixContext, PrefixError, PrefixTemplate};
 use spillway_formats::record::{PartitionKey, Record};
 
 pub struct Partitioner {
     template: PrefixTemplate,
     decoder: RecordDecoder,
+    rule: NameRule,
 }
 
 /// Why a record has no partition: it goes to the dead letter as `processing-failed`.
@@ -31,8 +34,12 @@ impl From<DecodeError> for PartitionError {
 }
 
 impl Partitioner {
-    pub fn new(template: PrefixTemplate, decoder: RecordDecoder) -> Self {
-        Partitioner { template, decoder }
+    pub fn new(template: PrefixTemplate, decoder: RecordDecoder, rule: NameRule) -> Self {
+        Partitioner {
+            template,
+            decoder,
+            rule,
+        }
     }
 
     pub fn template(&self) -> &PrefixTemplate {
@@ -59,11 +66,21 @@ impl Partitioner {
             partition_keys: &keys,
             error_output_type: None,
         };
-        let prefix = self.template.evaluate(&ctx).map_err(|e| PartitionError {
-            code: "Partition.PrefixFailed",
-            message: e.to_string(),
-        })?;
+        let prefix = self.template.evaluate(&ctx).map_err(|e| self.error(e))?;
+        self.rule.check(&prefix).map_err(|e| self.error(e))?;
         Ok(PartitionKey(Arc::from(prefix)))
+    }
+
+    fn error(&self, e: PrefixError) -> PartitionError {
+        let code = match &e {
+            PrefixError::EmptyPartitionKey { .. } => "Partition.EmptyKey",
+            PrefixError::UnsafeName { .. } => self.rule.error_code(),
+            _ => "Partition.PrefixFailed",
+        };
+        PartitionError {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -96,6 +113,7 @@ mod tests {
                 time_field: Some(FieldPath::parse(".ts").unwrap()),
                 partition_keys: vec![("country".into(), FieldPath::parse(".geo.country").unwrap())],
             },
+            NameRule::ObjectKey,
         );
         let key = p
             .partition(&record(
@@ -110,6 +128,78 @@ mod tests {
         assert_eq!(err.code, "Decode.MissingField");
     }
 
+    fn keyed(prefix: &str, rule: NameRule) -> Partitioner {
+        Partitioner::new(
+            PrefixTemplate::parse(prefix).unwrap(),
+            RecordDecoder {
+                max_record_size: 1000,
+                time_field: None,
+                partition_keys: vec![("k".into(), FieldPath::parse(".k").unwrap())],
+            },
+            rule,
+        )
+    }
+
+    #[test]
+    fn values_from_records_cannot_leave_their_partition() {
+        let p = keyed("events/k=!{partitionKeyFromQuery:k}/", NameRule::ObjectKey);
+        let part = |value: &str| {
+            let json = serde_json::json!({ "k": value }).to_string();
+            p.partition(&record(&json, 0))
+                .map(|key| key.prefix().to_string())
+                .map_err(|e| (e.code, e.message))
+        };
+        let table = [
+            ("../../../../../x", "events/k=..%2F..%2F..%2F..%2F..%2Fx/"),
+            ("a/b", "events/k=a%2Fb/"),
+            ("..", "events/k=%2E%2E/"),
+            ("x=1?#", "events/k=x%3D1%3F%23/"),
+            (
+                "new
+line",
+                "events/k=new%0Aline/",
+            ),
+            ("Zürich", "events/k=Zürich/"),
+        ];
+        for (value, want) in table {
+            assert_eq!(part(value).as_deref(), Ok(want), "{value:?}");
+        }
+        let (code, message) = part("").unwrap_err();
+        assert_eq!(code, "Partition.EmptyKey");
+        assert!(message.contains("`k` is an empty string"), "{message}");
+        // A whole-folder key: `..` and `.` are escaped; nothing names a parent folder.
+        let p = keyed("!{partitionKeyFromQuery:k}/", NameRule::ObjectKey);
+        let key = p.partition(&record(r#"{"k":".."}"#, 0)).unwrap();
+        assert_eq!(key.prefix(), "%2E%2E/");
+    }
+
+    #[test]
+    fn index_and_table_names_from_records_must_be_valid() {
+        let p = keyed("logs-!{partitionKeyFromQuery:k}", NameRule::IndexName);
+        assert_eq!(
+            p.partition(&record(r#"{"k":"web"}"#, 0)).unwrap().prefix(),
+            "logs-web"
+        );
+        for bad in ["Web", "a b", "x/y", "a,b"] {
+            let json = serde_json::json!({ "k": bad }).to_string();
+            let err = p.partition(&record(&json, 0)).unwrap_err();
+            assert_eq!(
+                err.code, "Partition.InvalidIndexName",
+                "{bad}: {}",
+                err.message
+            );
+            assert!(
+                err.message.starts_with("index name `logs-"),
+                "{}",
+                err.message
+            );
+        }
+        let p = keyed("orders_!{partitionKeyFromQuery:k}", NameRule::TableName);
+        assert!(p.partition(&record(r#"{"k":"eu-1"}"#, 0)).is_ok());
+        let err = p.partition(&record(r#"{"k":"a/b"}"#, 0)).unwrap_err();
+        assert_eq!(err.code, "Partition.InvalidTableName");
+    }
+
     #[test]
     fn arrival_time_is_used_without_a_time_field() {
         let p = Partitioner::new(
@@ -119,6 +209,7 @@ mod tests {
                 time_field: None,
                 partition_keys: vec![],
             },
+            NameRule::ObjectKey,
         );
         let key = p
             .partition(&record(r#"{"a":1}"#, 1_714_546_800_000))

@@ -154,8 +154,8 @@ fn parse_errors_name_the_expression_and_position() {
 
 fn validate(prefix: &str, error_prefix: &str) -> Result<(), String> {
     let (prefix, error_prefix) = (parse(prefix), parse(error_prefix));
-    let both =
-        validate_prefix(&prefix).and_then(|()| validate_error_prefix(&prefix, &error_prefix));
+    let both = validate_prefix(&prefix, NameRule::ObjectKey)
+        .and_then(|()| validate_error_prefix(&prefix, &error_prefix));
     both.map_err(|e| e.to_string())
 }
 
@@ -184,5 +184,76 @@ fn validation_reports_firehose_messages() {
             Ok(()) => assert_eq!(row[2], "ok", "{row:?}"),
             Err(err) => assert!(err.starts_with(row[2]), "{row:?}: {err}"),
         }
+    }
+}
+
+#[test]
+fn partition_values_are_escaped_as_hive_does_and_read_back_unescaped() {
+    let t = parse("t/k=!{partitionKeyFromQuery:k}/");
+    let table = [
+        ("plain-value_1", "plain-value_1"),
+        ("a/b", "a%2Fb"),
+        ("50%", "50%25"),
+        ("x=y:z", "x%3Dy%3Az"),
+        ("quote\"'*?#", "quote%22%27%2A%3F%23"),
+        ("[a]{b}^", "%5Ba%5D%7Bb}%5E"),
+        ("tab\tdel\u{7f}", "tab%09del%7F"),
+        (".", "%2E"),
+        ("..", "%2E%2E"),
+        ("...", "..."),
+        ("a..b", "a..b"),
+        ("über straße", "über straße"),
+    ];
+    for (value, folder) in table {
+        let evaluated = eval(t.source(), &[("k", value)], None).expect("evaluates");
+        assert_eq!(evaluated, format!("t/k={folder}/"), "{value:?}");
+        assert_eq!(t.partition_values(&evaluated), [value], "{value:?}");
+    }
+    assert_eq!(
+        eval(t.source(), &[("k", "")], None),
+        Err("partition key `k` is an empty string, which names no partition".into())
+    );
+    assert_eq!(unescape_partition_value("100%zz%4"), "100%zz%4");
+}
+
+#[test]
+fn config_prefixes_that_leave_the_destination_are_refused() {
+    let refused = [
+        ("../../escape/", "has a `..` folder"),
+        ("a/../../b/", "has a `..` folder"),
+        ("a/./b/", "has a `.` folder"),
+        ("!{timestamp:'..'}/x/", "has a `..` folder"),
+        ("a\u{0}b/", "control character"),
+    ];
+    for (prefix, reason) in refused {
+        let err = validate_prefix(&parse(prefix), NameRule::ObjectKey).unwrap_err();
+        assert!(err.to_string().contains(reason), "{prefix:?}: {err}");
+        assert!(err.to_string().starts_with("object prefix `"), "{err}");
+    }
+    for ok in [
+        "events/..x/",
+        "a.b/c/",
+        "dt=!{timestamp:yyyy}/",
+        "x..y/!{partitionKeyFromQuery:k}/",
+    ] {
+        assert!(
+            validate_prefix(&parse(ok), NameRule::ObjectKey).is_ok(),
+            "{ok}"
+        );
+    }
+    let err = validate_error_prefix(&parse("d/"), &parse("../errors/")).unwrap_err();
+    assert!(err.to_string().contains("`..` folder"), "{err}");
+}
+
+#[test]
+fn name_rules_for_indices_and_tables() {
+    assert!(NameRule::IndexName.check("logs-2024-05-01").is_ok());
+    for bad in ["Logs", "_x", "a b", "a/b", "..", "a:b", "a#b"] {
+        assert!(NameRule::IndexName.check(bad).is_err(), "{bad}");
+    }
+    assert!(NameRule::IndexName.check(&"a".repeat(256)).is_err());
+    assert!(NameRule::TableName.check("orders-eu_1.v2").is_ok());
+    for bad in ["ab", "a/b/c", "a%2Fb", &"t".repeat(256)] {
+        assert!(NameRule::TableName.check(bad).is_err(), "{bad}");
     }
 }

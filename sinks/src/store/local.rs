@@ -7,6 +7,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use spillway_formats::prefix::NameRule;
 
 use super::{from_io, ObjectStore, ObjectWriter, PutOptions, ALREADY_EXISTS};
 use crate::fs::{
@@ -32,6 +33,15 @@ impl LocalStore {
     fn path(&self, key: &str) -> PathBuf {
         self.root.join(key)
     }
+
+    /// The path of `key`, which must stay under the root: a key with a `.`/`..` folder or a
+    /// leading `/` is refused (prefixes are checked long before; this is the last guard).
+    fn checked_path(&self, key: &str) -> Result<PathBuf, SinkError> {
+        NameRule::ObjectKey
+            .check(key)
+            .map_err(|e| SinkError::permanent("LocalStore.UnsafeKey", e.to_string()))?;
+        Ok(self.path(key))
+    }
 }
 
 #[async_trait]
@@ -45,7 +55,7 @@ impl ObjectStore for LocalStore {
     }
 
     fn writer(&self, key: &str, options: &PutOptions) -> Result<Box<dyn ObjectWriter>, SinkError> {
-        let target = self.path(key);
+        let target = self.checked_path(key)?;
         let context = format!("writing {}", target.display());
         let open = || -> io::Result<LocalWriter> {
             let (_, temp) = staged_path(&target)?;
@@ -64,7 +74,7 @@ impl ObjectStore for LocalStore {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, _options: &PutOptions) -> Result<(), SinkError> {
-        let path = self.path(key);
+        let path = self.checked_path(key)?;
         tokio::task::spawn_blocking(move || {
             write_atomically(&path, |w| w.write_all(&body).map(|_| true))
                 .map(|_| ())
@@ -106,14 +116,14 @@ impl ObjectStore for LocalStore {
     }
 
     async fn get(&self, key: &str) -> Result<Vec<u8>, SinkError> {
-        let path = self.path(key);
+        let path = self.checked_path(key)?;
         tokio::fs::read(&path)
             .await
             .map_err(|e| from_io(e, &format!("reading {}", path.display())))
     }
 
     async fn delete(&self, key: &str) -> Result<(), SinkError> {
-        let path = self.path(key);
+        let path = self.checked_path(key)?;
         match tokio::fs::remove_file(&path).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(from_io(e, &format!("removing {}", path.display())))
@@ -250,5 +260,25 @@ mod tests {
         assert_eq!(err.code, ALREADY_EXISTS, "{err}");
         assert_eq!(store.get("k/one").await.unwrap(), b"first");
         assert_eq!(std::fs::read_dir(dir.path().join("k")).unwrap().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn keys_that_would_leave_the_root_are_refused() {
+        let parent = tempfile::tempdir().unwrap();
+        let root = parent.path().join("lake");
+        let store = LocalStore::new(root.clone(), "LocalLake");
+        for key in [
+            "../escape.json",
+            "a/../../escape.json",
+            "/tmp/escape.json",
+            "./x",
+        ] {
+            let err = store.writer(key, &PutOptions::default()).err().unwrap();
+            assert_eq!(err.code, "LocalStore.UnsafeKey", "{key}");
+            let err = store.put(key, b"x".to_vec(), &PutOptions::default()).await;
+            assert_eq!(err.unwrap_err().code, "LocalStore.UnsafeKey", "{key}");
+        }
+        assert!(!parent.path().join("escape.json").exists());
+        assert!(!root.exists(), "nothing was created");
     }
 }
