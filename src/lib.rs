@@ -9,6 +9,7 @@
 //! - [`checkpoint`]: the checkpoint tracker and stores.
 //! - [`metrics`]: Firehose-named metrics and the Prometheus endpoint.
 //! - [`app`]: wiring and ordered shutdown.
+//! - [`host`]: the host name this process is known by.
 //!
 //! The record model, schemas and encoders live in `spillway-formats`; the `Sink` trait, retry
 //! policy, dead letter and destinations in `spillway-sinks`.
@@ -17,6 +18,7 @@ pub mod allocator;
 pub mod app;
 pub mod checkpoint;
 pub mod config;
+pub mod host;
 pub mod metrics;
 pub mod pipeline;
 pub mod source;

@@ -5,6 +5,7 @@
 
 mod file_store;
 pub mod lease_table;
+mod lock;
 mod segment_log;
 mod tracker;
 
@@ -13,10 +14,37 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use self::file_store::FileCheckpointStore;
+pub use self::file_store::{FileCheckpoint, FileCheckpointStore, FileIdentities, FileIdentity};
 use self::lease_table::{LeaseError, LeaseTable};
+pub use self::lock::{CheckpointLock, LockError};
 pub use self::segment_log::{FileSegmentLog, LeaseSegmentLog, SegmentLog};
 pub use self::tracker::{Checkpoint, CheckpointTracker, SHARD_END};
+
+/// The checkpoints as last written to their store: what a restart resumes from. Anything
+/// that may only be forgotten once a restart can no longer need it — the `exactly_once`
+/// segment log prunes a segment once its records are below the checkpoint — goes by these,
+/// not by the tracker's, which run ahead of the store between two writes.
+#[derive(Clone, Default)]
+pub struct StoredCheckpoints(Arc<std::sync::Mutex<BTreeMap<String, Checkpoint>>>);
+
+impl StoredCheckpoints {
+    /// The stored checkpoint of `shard`, if any.
+    pub fn get(&self, shard: &str) -> Option<Checkpoint> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(shard)
+            .cloned()
+    }
+
+    /// Records that `written` are now stored.
+    pub fn record(&self, written: &BTreeMap<String, Checkpoint>) {
+        let mut stored = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (shard, checkpoint) in written {
+            stored.insert(shard.clone(), checkpoint.clone());
+        }
+    }
+}
 
 /// Reads the JSON state file at `path` (`what` names it in errors); `None` when it does not
 /// exist yet.
