@@ -12,7 +12,7 @@ use spillway_formats::record::{Batch, ErrorOutputType};
 use tokio::time::Instant;
 
 use crate::circuit::Circuit;
-use crate::sink::{Delivery, ErrorClass, FailedItem, Sink};
+use crate::sink::{Delivery, ErrorClass, FailedItem, Sink, SinkError};
 
 /// How long and how often to retry.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,6 +73,12 @@ pub struct RetryStats {
 /// A sink wrapped in the retry policy. Whole-request retryable errors retry the batch;
 /// retryable per-record failures retry only those records. What is left when the budget is
 /// spent, and every permanent failure, comes back in `Delivery::failed`.
+///
+/// This is also where the [`Sink`] contract is checked, once for every destination: an
+/// answer must account for every record it was given (delivered + failed = sent, each
+/// failure a distinct record of the batch). An answer that does not is a bug in the sink —
+/// a record would be acknowledged without being delivered or dead-lettered — so it is
+/// treated as a retryable failure of the whole request and logged as an error.
 pub struct RetryingSink {
     inner: Arc<dyn Sink>,
     policy: RetryPolicy,
@@ -104,7 +110,11 @@ impl RetryingSink {
             circuit.wait(budget_left).await;
             attempts += 1;
             self.stats.attempts.fetch_add(1, Ordering::Relaxed);
-            let answer = self.inner.deliver(pending.clone()).await;
+            let answer = self
+                .inner
+                .deliver(pending.clone())
+                .await
+                .and_then(|delivery| check_accounted(delivery, pending.len(), self.inner.name()));
             match &answer {
                 Err(e) if e.class == ErrorClass::Retryable => circuit.failure(Instant::now()),
                 Err(_) | Ok(_) => circuit.success(),
@@ -198,6 +208,28 @@ where
             }
         }
     }
+}
+
+/// The code of the error that stands in for an answer that lost records.
+pub const UNACCOUNTED: &str = "Sink.Unaccounted";
+
+/// Checks that `delivery` accounts for each of `sent` records exactly once.
+fn check_accounted(delivery: Delivery, sent: usize, sink: &str) -> Result<Delivery, SinkError> {
+    let mut seen = vec![false; sent];
+    let distinct = delivery
+        .failed
+        .iter()
+        .all(|f| f.index < sent && !std::mem::replace(&mut seen[f.index], true));
+    if distinct && delivery.delivered + delivery.failed.len() == sent {
+        return Ok(delivery);
+    }
+    let message = format!(
+        "{sink} answered for {} delivered and {} failed records of {sent} sent; the batch is sent again so that no record is acknowledged without being delivered",
+        delivery.delivered,
+        delivery.failed.len()
+    );
+    tracing::error!(sink, "{message}");
+    Err(SinkError::retryable(UNACCOUNTED, message))
 }
 
 fn remap(mut item: FailedItem, original_index: &[usize], attempts: u32) -> FailedItem {

@@ -271,10 +271,11 @@ impl DynamoSink {
             .clone()
             .unwrap_or_else(|| "_spillway_seq".into());
         let mut in_flight = JoinSet::new();
+        let mut index_of = HashMap::new();
         for (index, item) in items {
             if in_flight.len() >= self.write_concurrency {
-                if let Some(Ok((index, outcome))) = in_flight.join_next().await {
-                    record_outcome(index, outcome, delivery);
+                if let Some(joined) = in_flight.join_next_with_id().await {
+                    record_joined(joined, &index_of, delivery);
                 }
             }
             let (client, table, sequence, pk) = (
@@ -283,19 +284,39 @@ impl DynamoSink {
                 sequence.clone(),
                 self.mapping.partition_key.attribute.clone(),
             );
-            in_flight.spawn(async move {
+            let task = in_flight.spawn(async move {
                 (
                     index,
                     put_item(&client, &table, item, Some(&sequence), &pk).await,
                 )
             });
+            index_of.insert(task.id(), index);
         }
-        while let Some(joined) = in_flight.join_next().await {
-            match joined {
-                Ok((index, outcome)) => record_outcome(index, outcome, delivery),
-                Err(e) => tracing::error!(error = %e, "a DynamoDB write task failed"),
-            }
+        while let Some(joined) = in_flight.join_next_with_id().await {
+            record_joined(joined, &index_of, delivery);
         }
+    }
+}
+
+/// What a finished write task did; a task that panicked or was cancelled is a retryable
+/// failure of its record (found by the task's id), never a silent success.
+fn record_joined(
+    joined: Result<(tokio::task::Id, (usize, PutOutcome)), tokio::task::JoinError>,
+    index_of: &HashMap<tokio::task::Id, usize>,
+    delivery: &mut Delivery,
+) {
+    match joined {
+        Ok((_, (index, outcome))) => record_outcome(index, outcome, delivery),
+        Err(e) => match index_of.get(&e.id()) {
+            Some(&index) => delivery.failed.push(failed(
+                index,
+                ErrorClass::Retryable,
+                "DynamoDB.WriteTask",
+                format!("the write task ended without an answer: {e}"),
+            )),
+            // Unknown task: the retrying sink finds the record unaccounted for.
+            None => tracing::error!(error = %e, "a DynamoDB write task of unknown record failed"),
+        },
     }
 }
 
@@ -397,5 +418,49 @@ impl Sink for DynamoSink {
             }
         }
         Ok(delivery)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_task_that_panics_fails_its_record_retryably() {
+        let mut in_flight = JoinSet::new();
+        let mut index_of = HashMap::new();
+        let ok = in_flight.spawn(async { (0, PutOutcome::Written) });
+        index_of.insert(ok.id(), 0);
+        let boom = in_flight.spawn(async {
+            if std::hint::black_box(true) {
+                panic!("write task blew up");
+            }
+            (1, PutOutcome::Written)
+        });
+        index_of.insert(boom.id(), 1);
+        let cancelled = in_flight.spawn(async {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            (2, PutOutcome::Written)
+        });
+        index_of.insert(cancelled.id(), 2);
+        cancelled.abort();
+        let mut delivery = Delivery::default();
+        while let Some(joined) = in_flight.join_next_with_id().await {
+            record_joined(joined, &index_of, &mut delivery);
+        }
+        assert_eq!(delivery.delivered, 1);
+        let mut failed: Vec<(usize, ErrorClass, &str)> = delivery
+            .failed
+            .iter()
+            .map(|f| (f.index, f.class, f.code.as_str()))
+            .collect();
+        failed.sort_by_key(|f| f.0);
+        assert_eq!(
+            failed,
+            [
+                (1, ErrorClass::Retryable, "DynamoDB.WriteTask"),
+                (2, ErrorClass::Retryable, "DynamoDB.WriteTask")
+            ]
+        );
     }
 }

@@ -220,3 +220,65 @@ async fn an_outage_opens_the_circuit_so_concurrent_batches_wait_instead_of_hamme
     );
     assert_eq!(sink.stats.circuit.opens.load(Ordering::Relaxed), 1);
 }
+
+/// A sink that loses track of one record on its first answer (as a panicked write task
+/// did), then answers for everything.
+struct LosesOneRecord {
+    calls: AtomicU64,
+}
+
+#[async_trait]
+impl Sink for LosesOneRecord {
+    fn name(&self) -> &'static str {
+        "LosesOne"
+    }
+
+    fn error_output_type(&self) -> ErrorOutputType {
+        ErrorOutputType::DynamodbFailed
+    }
+
+    async fn deliver(&self, batch: Arc<Batch>) -> Result<Delivery, SinkError> {
+        let first = self.calls.fetch_add(1, Ordering::Relaxed) == 0;
+        Ok(Delivery {
+            delivered: batch.len() - usize::from(first),
+            ..Delivery::default()
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_that_loses_a_record_is_retried_not_acknowledged() {
+    let inner = Arc::new(LosesOneRecord {
+        calls: AtomicU64::new(0),
+    });
+    let sink = RetryingSink::new(inner.clone(), policy(60), ErrorOutputType::DynamodbFailed);
+    let delivery = sink.deliver(batch(4)).await;
+    assert_eq!((delivery.delivered, delivery.failed.len()), (4, 0));
+    assert_eq!(inner.calls.load(Ordering::Relaxed), 2, "sent again whole");
+
+    // With no retry budget, every record of the unaccounted answer is dead-lettered.
+    let inner = Arc::new(LosesOneRecord {
+        calls: AtomicU64::new(0),
+    });
+    let sink = RetryingSink::new(inner, policy(0), ErrorOutputType::DynamodbFailed);
+    let delivery = sink.deliver(batch(4)).await;
+    assert_eq!(delivery.delivered, 0);
+    assert_eq!(delivery.failed.len(), 4);
+    assert!(delivery.failed.iter().all(|f| f.code == UNACCOUNTED));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_named_twice_or_out_of_range_breaks_the_contract() {
+    use ErrorClass::*;
+    let (sink, inner) = retrying(
+        vec![
+            Ok(vec![(1, Permanent), (1, Permanent)]),
+            Ok(vec![(9, Permanent)]),
+            Ok(vec![]),
+        ],
+        60,
+    );
+    let delivery = sink.deliver(batch(3)).await;
+    assert_eq!(inner.seen.lock().unwrap().len(), 3);
+    assert_eq!((delivery.delivered, delivery.failed.len()), (3, 0));
+}
