@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use spillway::app::{self, RunOptions};
 use spillway::config::{self, ConfigError};
 use spillway::source::read_back::{ReadBack, Redrive, Replay, TimeRange};
+use spillway_sinks::redact::redact;
 use tokio::sync::watch;
 
 #[derive(Parser)]
@@ -89,7 +90,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,spillway=info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| RedactingStderr)
         // Colours only on a terminal: logs collected from a file or a container stay plain.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -157,7 +158,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -169,15 +170,22 @@ fn main() -> ExitCode {
         });
         match app::run(config, options, stop_rx).await {
             Ok(summary) => {
-                print!("{}", summary.render());
-                ExitCode::SUCCESS
+                print!("{}", redact(&summary.render()));
+                match summary.failed() {
+                    true => ExitCode::from(1),
+                    false => ExitCode::SUCCESS,
+                }
             }
             Err(e) => {
-                eprintln!("spillway: {e:#}");
+                eprintln!("spillway: {}", redact(&format!("{e:#}")));
                 ExitCode::from(1)
             }
         }
-    })
+    });
+    // A delivery abandoned at shutdown_timeout may still be encoding on a blocking thread:
+    // do not wait for it.
+    runtime.shutdown_background();
+    code
 }
 
 /// An RFC 3339 time as ms since the epoch.
@@ -198,8 +206,23 @@ fn validate(path: &std::path::Path) -> ExitCode {
 }
 
 fn config_failure(path: &std::path::Path, e: &ConfigError) -> ExitCode {
-    eprintln!("spillway: {}: {e}", path.display());
+    eprintln!("spillway: {}: {}", path.display(), redact(&e.to_string()));
     ExitCode::from(2)
+}
+
+/// Log output on stderr with credentials in URLs masked (each log line is one write).
+struct RedactingStderr;
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 async fn wait_for_signal() {

@@ -48,7 +48,7 @@ impl ErrorRecord {
             attempts_made: record.attempts_made + record.meta.prior_attempts,
             arrival_timestamp: record.meta.arrival_ms,
             error_code: record.error_code.clone(),
-            error_message: record.error_message.clone(),
+            error_message: crate::redact::redact(&record.error_message).into_owned(),
             attempt_ending_timestamp: ending_ms,
             raw_data: base64::engine::general_purpose::STANDARD.encode(&record.data),
             sequence_number: record.meta.sequence_text(),

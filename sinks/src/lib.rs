@@ -15,6 +15,7 @@
 //! - [`s3`]: the S3 store (multipart streaming uploads) and the Glue catalog.
 //! - [`backup`]: the source-record backup (every raw record, gzip NDJSON).
 //! - [`dynamodb`]: the DynamoDB destination; [`opensearch`]: the OpenSearch/Elasticsearch one.
+//! - [`redact`]: credentials in URLs masked wherever text leaves the process.
 
 pub mod aws;
 pub mod backup;
@@ -27,6 +28,7 @@ pub mod local_catalog;
 pub mod naming;
 pub mod object;
 pub mod opensearch;
+pub mod redact;
 pub mod retry;
 pub mod s3;
 pub mod sink;
