@@ -14,7 +14,7 @@ use thiserror::Error;
 use crate::record::{Batch, ErrorOutputType};
 
 pub use self::ndjson::NdjsonEncoder;
-pub use self::parquet::{ParquetCompression, ParquetEncoder, SchemaSource};
+pub use self::parquet::{schema_rejections, ParquetCompression, ParquetEncoder, SchemaSource};
 
 /// A record the encoder could not convert; it goes to the dead letter, the rest is written.
 #[derive(Clone, Debug, PartialEq, Eq)]

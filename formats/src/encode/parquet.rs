@@ -220,6 +220,24 @@ impl Encoder for ParquetEncoder {
     }
 }
 
+/// The records of `batch` that do not fit `schema`, by the same rules the Parquet encoder
+/// applies (a destination without Parquet, such as OpenSearch with a schema, checks its
+/// records before sending them). The decoded columns are discarded.
+pub fn schema_rejections(schema: &TableSchema, batch: &Batch) -> Vec<Rejection> {
+    let schema = schema.arrow();
+    let mut rejected = Vec::new();
+    let mut decoded = Vec::new();
+    let mut sizes = json_columns::Sizes::default();
+    for start in (0..batch.len()).step_by(DECODE_CHUNK_ROWS) {
+        let end = (start + DECODE_CHUNK_ROWS).min(batch.len());
+        if json_columns::decode_sized(&schema, batch, start, end, &mut sizes).is_none() {
+            decode_isolating(&schema, batch, start, end, &mut decoded, &mut rejected);
+            decoded.clear();
+        }
+    }
+    rejected
+}
+
 /// Decodes records `start..end` of `batch`; when a range fails, splits it in halves until
 /// each failing record stands alone and is rejected with arrow-json's message.
 fn decode_isolating(
@@ -342,6 +360,27 @@ mod tests {
             .as_primitive::<TimestampMillisecondType>();
         assert_eq!(ts.value(0), 1_714_521_600_250);
         assert!(ts.is_null(1));
+    }
+
+    #[test]
+    fn schema_rejections_are_the_records_the_encoder_would_reject() {
+        let SchemaSource::Fixed(schema) = fixed_schema() else {
+            unreachable!()
+        };
+        let b = batch(&[
+            r#"{"id":1,"name":"a","ts":"2024-05-01T00:00:00Z"}"#,
+            r#"{"id":2,"name":12345}"#,
+            r#"{"id":3,"name":"c","unknown":[1]}"#,
+            r#"{"id":"four"}"#,
+        ]);
+        let rejected: Vec<(usize, &str)> = schema_rejections(&schema, &b)
+            .iter()
+            .map(|r| (r.index, r.code))
+            .collect();
+        assert_eq!(
+            rejected,
+            [(1, "Format.SchemaMismatch"), (3, "Format.SchemaMismatch")]
+        );
     }
 
     #[test]

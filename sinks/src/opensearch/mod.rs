@@ -9,8 +9,15 @@
 //! The HTTP client is hyper's: plain `application/json` / `application/x-ndjson` content types,
 //! which both Elasticsearch 7/8 and OpenSearch 1/2 accept (OpenSearch refuses Elasticsearch's
 //! vendored `compatible-with` media types).
+//!
+//! With a schema, the destination controls its mappings: an index template built from the
+//! schema (or read from a mapping file, see [`template`]) is installed before the first bulk
+//! request, and records that do not fit the schema go to the dead letter as
+//! `format-conversion-failed` before they reach the cluster — the same check the Parquet
+//! encoder makes.
 
 pub mod response;
+pub mod template;
 pub mod tls;
 
 use std::sync::Arc;
@@ -26,9 +33,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use md5::{Digest, Md5};
 use spillway_formats::decode::FieldPath;
+use spillway_formats::encode::schema_rejections;
 use spillway_formats::record::{Batch, ErrorOutputType};
+use spillway_formats::schema::TableSchema;
+use tokio::sync::OnceCell;
 
 pub use self::response::{classify, Action, ItemOutcome};
+pub use self::template::{Dynamic, IndexTemplate};
 use crate::sink::{Delivery, ErrorClass, FailedItem, Sink, SinkError};
 
 /// An error with its causes, `outer: inner: innermost` (hyper's own message is only "client
@@ -67,6 +78,11 @@ pub struct OpenSearchOptions {
     pub authorization: Option<String>,
     /// CA certificates trusted for an https:// endpoint besides the system's.
     pub ca_certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Records are checked against this schema before a bulk request; those that do not
+    /// fit go to the dead letter as `format-conversion-failed`.
+    pub schema: Option<Arc<TableSchema>>,
+    /// Installed (idempotently) before the first bulk request.
+    pub template: Option<IndexTemplate>,
 }
 
 impl OpenSearchOptions {
@@ -85,7 +101,12 @@ impl OpenSearchOptions {
 pub struct OpenSearchSink {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     options: Arc<OpenSearchOptions>,
+    /// Set once the index template is installed.
+    template_installed: OnceCell<()>,
 }
+
+/// How long one HTTP request to the cluster may take.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl OpenSearchSink {
     /// Fails only when the TLS setup cannot be built (an unusable CA certificate).
@@ -95,7 +116,71 @@ impl OpenSearchSink {
         Ok(OpenSearchSink {
             client,
             options: Arc::new(options),
+            template_installed: OnceCell::new(),
         })
+    }
+
+    /// Installs the index template, if there is one and it is not installed yet. Called at
+    /// start (where a refusal is a configuration error) and before every delivery.
+    pub async fn install_template(&self) -> Result<(), SinkError> {
+        let Some(template) = &self.options.template else {
+            return Ok(());
+        };
+        self.template_installed
+            .get_or_try_init(|| async {
+                let path = format!("_index_template/{}", template.name);
+                let body = template.body.to_string().into_bytes();
+                let (status, text) = self
+                    .call(Method::PUT, &path, "application/json", body)
+                    .await?;
+                check_status(status, &text, &format!("PUT {path}"))?;
+                tracing::info!(template = %template.name, "index template installed");
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// One request to the cluster; the answer's status and body, or why there is none.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Bytes), SinkError> {
+        let url = format!("{}/{path}", self.options.endpoint.trim_end_matches('/'));
+        let what = format!("{method} {url}");
+        let mut request = Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("content-type", content_type);
+        if let Some(auth) = &self.options.authorization {
+            request = request.header("authorization", auth);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| SinkError::permanent("Elasticsearch.BadRequest", e.to_string()))?;
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, self.client.request(request))
+            .await
+            .map_err(|_| {
+                SinkError::retryable(
+                    "Elasticsearch.Timeout",
+                    format!("{what} timed out after {} s", REQUEST_TIMEOUT.as_secs()),
+                )
+            })?
+            .map_err(|e| {
+                let cause = error_chain(&e);
+                SinkError::retryable("Elasticsearch.ConnectionFailed", format!("{what}: {cause}"))
+            })?;
+        let status = response.status();
+        let text = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| SinkError::retryable("Elasticsearch.BodyRead", format!("{what}: {e}")))?
+            .to_bytes();
+        Ok((status, text))
     }
 
     fn document_id(&self, batch: &Batch, index: usize) -> Result<Option<String>, String> {
@@ -148,57 +233,11 @@ impl OpenSearchSink {
             body.extend_from_slice(batch.record_data(*i));
             body.push(b'\n');
         }
+        let (status, text) = self
+            .call(Method::POST, "_bulk", "application/x-ndjson", body)
+            .await?;
         let url = format!("{}/_bulk", self.options.endpoint.trim_end_matches('/'));
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(&url)
-            .header("content-type", "application/x-ndjson");
-        if let Some(auth) = &self.options.authorization {
-            request = request.header("authorization", auth);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| SinkError::permanent("Elasticsearch.BadRequest", e.to_string()))?;
-        let response = tokio::time::timeout(
-            std::time::Duration::from_secs(60),
-            self.client.request(request),
-        )
-        .await
-        .map_err(|_| {
-            SinkError::retryable(
-                "Elasticsearch.Timeout",
-                format!("POST {url} timed out after 60 s"),
-            )
-        })?
-        .map_err(|e| {
-            let cause = error_chain(&e);
-            SinkError::retryable(
-                "Elasticsearch.ConnectionFailed",
-                format!("POST {url}: {cause}"),
-            )
-        })?;
-        let status = response.status();
-        let text = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| {
-                SinkError::retryable("Elasticsearch.BodyRead", format!("POST {url}: {e}"))
-            })?
-            .to_bytes();
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            return Err(SinkError::retryable(
-                format!("Elasticsearch.Http{}", status.as_u16()),
-                format!("POST {url} answered {status}"),
-            ));
-        }
-        if !status.is_success() {
-            let detail = String::from_utf8_lossy(&text[..text.len().min(500)]).to_string();
-            return Err(SinkError::permanent(
-                format!("Elasticsearch.Http{}", status.as_u16()),
-                format!("POST {url} answered {status}: {detail}"),
-            ));
-        }
+        check_status(status, &text, &format!("POST {url}"))?;
         let outcomes = classify(&text, self.options.action, items.len()).map_err(|e| {
             SinkError::retryable("Elasticsearch.BadResponse", format!("POST {url}: {e}"))
         })?;
@@ -230,6 +269,25 @@ impl OpenSearchSink {
         }
         Ok(())
     }
+}
+
+/// An error for an answer that is not a success: 429 and 5xx retryable, other 4xx not.
+fn check_status(status: StatusCode, text: &[u8], what: &str) -> Result<(), SinkError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let code = format!("Elasticsearch.Http{}", status.as_u16());
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        return Err(SinkError::retryable(
+            code,
+            format!("{what} answered {status}"),
+        ));
+    }
+    let detail = String::from_utf8_lossy(&text[..text.len().min(500)]).to_string();
+    Err(SinkError::permanent(
+        code,
+        format!("{what} answered {status}: {detail}"),
+    ))
 }
 
 fn item_failure(
@@ -266,11 +324,28 @@ impl Sink for OpenSearchSink {
     }
 
     async fn deliver(&self, batch: Arc<Batch>) -> Result<Delivery, SinkError> {
+        self.install_template().await?;
         let index_name = batch.key.prefix().to_string();
         let mut delivery = Delivery::default();
+        // Records that do not fit the schema never reach the cluster.
+        let mut misfits = vec![false; batch.len()];
+        if let Some(schema) = &self.options.schema {
+            for rejection in schema_rejections(schema, &batch) {
+                misfits[rejection.index] = true;
+                delivery.failed.push(FailedItem {
+                    index: rejection.index,
+                    class: ErrorClass::Permanent,
+                    error_type: rejection.error_type,
+                    code: rejection.code.to_string(),
+                    message: rejection.message,
+                    attempts: 1,
+                    destination_fields: vec![("esIndexName", index_name.clone())],
+                });
+            }
+        }
         let mut chunk: Vec<(usize, Option<String>)> = Vec::new();
         let mut chunk_bytes = 0;
-        for i in 0..batch.len() {
+        for i in (0..batch.len()).filter(|&i| !misfits[i]) {
             match self.document_id(&batch, i) {
                 Ok(id) => {
                     let size = batch.records[i].range.len() + 64;
