@@ -71,6 +71,19 @@ pub fn publish_new(file: BufWriter<File>, temp: &Path, target: &Path) -> io::Res
     Ok(())
 }
 
+/// Checks that files can be created in `dir` (created first if missing): writes and removes
+/// a small probe file. Run at start, so an unwritable lake is a clear error at once instead of
+/// deliveries that fail and a dead letter that cannot be written either.
+pub fn check_writable(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(
+        ".spillway-write-check-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    File::create(&probe)?;
+    fs::remove_file(&probe)
+}
+
 /// Removes temp files left by a crash under `root`; returns how many were removed.
 pub fn sweep_stale_temp_files(root: &Path) -> io::Result<usize> {
     let mut removed = 0;
@@ -114,5 +127,18 @@ mod tests {
         fs::write(dir.path().join("a/.x.json.spillway-tmp-123"), b"half").unwrap();
         assert_eq!(sweep_stale_temp_files(dir.path()).unwrap(), 1);
         assert_eq!(fs::read_dir(dir.path().join("a/b")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_writable_folder_passes_the_check_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(&dir.path().join("new/lake")).unwrap();
+        assert_eq!(
+            fs::read_dir(dir.path().join("new/lake")).unwrap().count(),
+            0
+        );
+        let file = dir.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        assert!(check_writable(&file.join("under-a-file")).is_err());
     }
 }

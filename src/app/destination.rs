@@ -11,6 +11,7 @@ use spillway_sinks::backup::SourceBackup;
 use spillway_sinks::catalog::Catalog;
 use spillway_sinks::dead_letter::{DeadLetter, ObjectDeadLetter};
 use spillway_sinks::dynamodb::{ensure_table, DynamoSink};
+use spillway_sinks::fs::check_writable;
 use spillway_sinks::local_catalog::{LocalCatalog, CATALOG_DIR};
 use spillway_sinks::object::ObjectSink;
 use spillway_sinks::opensearch::OpenSearchSink;
@@ -109,11 +110,21 @@ pub(super) async fn build(config: &ValidatedConfig) -> anyhow::Result<Destinatio
             let dead = dead_letter(config, &mut aws, None).await?;
             // backup_mode = AllDocuments: every raw record, in the dead letter's store.
             let (backup, backup_location) = source_backup(config, &dead.store);
+            let sink = OpenSearchSink::new((**options).clone())
+                .map_err(|e| anyhow::anyhow!("destination.ca_file: {e}"))?;
+            // A template the cluster refuses is a configuration error; a cluster that cannot
+            // be reached yet gets the template before the first delivery instead.
+            match sink.install_template().await {
+                Err(e) if !e.is_retryable() => {
+                    bail!("destination.schema: the cluster refused the index template: {e}")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot install the index template yet; it is installed before the first delivery")
+                }
+                Ok(()) => {}
+            }
             Ok(Destination {
-                sink: Arc::new(
-                    OpenSearchSink::new((**options).clone())
-                        .map_err(|e| anyhow::anyhow!("destination.ca_file: {e}"))?,
-                ),
+                sink: Arc::new(sink),
                 dead_letter: dead.writer,
                 dead_letter_store: dead.store,
                 dead_letter_root: dead.root,
@@ -152,8 +163,12 @@ async fn build_object(config: &ValidatedConfig, aws: &mut Aws) -> anyhow::Result
             (Arc::new(store), Some(options.bucket.as_str()))
         }
         DestinationSettings::Local { root } => {
-            std::fs::create_dir_all(root)
-                .with_context(|| format!("cannot create the lake folder {}", root.display()))?;
+            check_writable(root).with_context(|| {
+                format!(
+                    "cannot write into the lake folder {} (destination.path): run as a user who may write there, or give another folder",
+                    root.display()
+                )
+            })?;
             (Arc::new(LocalStore::new(root.clone(), "LocalLake")), None)
         }
         DestinationSettings::Dynamodb { .. } | DestinationSettings::Opensearch(_) => {
@@ -305,6 +320,12 @@ async fn dead_letter(
             bail!("dead_letter: this destination needs a [dead_letter] section")
         }
         (DeadLetterTarget::Local { root }, _) => {
+            check_writable(root).with_context(|| {
+                format!(
+                    "cannot write into the dead-letter folder {} (dead_letter.path): run as a user who may write there, or give another folder",
+                    root.display()
+                )
+            })?;
             Arc::new(LocalStore::new(root.clone(), "LocalLake"))
         }
         (DeadLetterTarget::S3 { bucket }, _) => {

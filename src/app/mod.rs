@@ -18,13 +18,13 @@ use tokio::time::Instant;
 
 use crate::checkpoint::lease_table::LeaseTable;
 use crate::checkpoint::{
-    CheckpointStore, CheckpointTracker, FileCheckpointStore, FileSegmentLog, LeaseCheckpoints,
-    LeaseSegmentLog, SegmentLog,
+    Checkpoint, CheckpointLock, CheckpointStore, CheckpointTracker, FileCheckpointStore,
+    FileSegmentLog, LeaseCheckpoints, LeaseSegmentLog, SegmentLog, StoredCheckpoints,
 };
 use crate::config::{FormatSettings, SourceSettings, ValidatedConfig};
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Deliverer, Partitioner, Pipeline, StopReason};
-use crate::source::file::{read_inputs, ArrivalTime, FileSourceStats};
+use crate::source::file::{read_inputs, ArrivalTime, FileSourceOptions, FileSourceStats, Resume};
 use crate::source::kinesis::KinesisSource;
 use crate::source::read_back::{ReadBack, ReadBackSource, ReadBackStats, Replay};
 use crate::source::SourceMessage;
@@ -80,6 +80,18 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<RunSummary> {
     let started = Instant::now();
+    // One process per checkpoint, before anything is written (a second run would otherwise
+    // sweep the first one's temp files and deliver everything again).
+    let lock = match (&config.source, &options.read_back) {
+        (
+            SourceSettings::File {
+                checkpoint_file: Some(path),
+                ..
+            },
+            None,
+        ) => Some(CheckpointLock::acquire(path)?),
+        _ => None,
+    };
     let destination = destination::build(&config).await?;
     let destination_name = destination.sink.name();
     let error_type = destination.sink.error_output_type();
@@ -94,6 +106,7 @@ pub async fn run(
     });
 
     let tracker = Arc::new(Mutex::new(CheckpointTracker::new()));
+    let stored_checkpoints = StoredCheckpoints::default();
 
     if let Some(addr) = options.metrics_listen {
         let listener = metrics::bind(addr)
@@ -136,7 +149,7 @@ pub async fn run(
             // re-read either, so no segments: read-back runs batch per partition key.
             (None, task, CHECKPOINT_EVERY, None)
         }
-        None => start_source(&config, tx, metrics.clone()).await?,
+        None => start_source(&config, tx, metrics.clone(), lock, &stored_checkpoints).await?,
     };
 
     let progress = options.progress.then(|| {
@@ -149,6 +162,7 @@ pub async fn run(
             let handle = tokio::spawn(checkpoint_loop(
                 store,
                 tracker.clone(),
+                stored_checkpoints.clone(),
                 stop_rx,
                 checkpoint_every,
             ));
@@ -166,21 +180,38 @@ pub async fn run(
         config.concurrency,
         config.flush.memory_budget,
     );
-    let partitioner = Partitioner::new(config.prefix.clone(), config.decoder.clone());
+    let partitioner = Partitioner::new(
+        config.prefix.clone(),
+        config.decoder.clone(),
+        config.name_rule,
+    );
     let pipeline = Pipeline::new(
         partitioner,
         config.flush.clone(),
         deliverer,
         tracker.clone(),
         metrics.clone(),
-        segment_log,
+        segment_log.map(|log| (log, stored_checkpoints.clone())),
     );
     let mut signal = shutdown.clone();
-    let stop = pipeline
-        .run(rx, async move {
-            let _ = signal.wait_for(|stop| *stop).await;
-        })
-        .await;
+    let pipeline_run = pipeline.run(rx, async move {
+        let _ = signal.wait_for(|stop| *stop).await;
+    });
+    let deadline = shutdown_deadline(shutdown.clone(), config.shutdown_timeout);
+    let stop = tokio::select! {
+        stop = pipeline_run => stop,
+        () = deadline => {
+            // Dropping the pipeline stops its deliveries; what they did not finish stays
+            // unacknowledged, and the final checkpoint below covers only what is durable.
+            let unacknowledged = tracker.lock().unwrap_or_else(|p| p.into_inner()).unacknowledged();
+            tracing::error!(
+                timeout = ?config.shutdown_timeout,
+                unacknowledged,
+                "shutdown_timeout passed before every delivery ended; exiting with the checkpoint of what is delivered (the next run reads the rest again)"
+            );
+            StopReason::ShutdownTimedOut { unacknowledged }
+        }
+    };
 
     // Deliveries are done: commit the final checkpoints before anything else can fail.
     if let (Some(stop_tx), Some(handle)) = (checkpoint_stop, checkpointer) {
@@ -193,7 +224,16 @@ pub async fn run(
             eprintln!();
         }
     }
-    let source_stats = source.await.context("source task failed")??;
+    let source_stats = match stop {
+        // The source may be blocked on what no longer listens; give it a moment, no more.
+        StopReason::ShutdownTimedOut { .. } => {
+            match tokio::time::timeout(Duration::from_secs(2), source).await {
+                Ok(joined) => joined.context("source task failed")??,
+                Err(_) => FileSourceStats::default(),
+            }
+        }
+        _ => source.await.context("source task failed")??,
+    };
     if let (Some(store), Some(ReadBack::Redrive(redrive)), StopReason::SourceEnded) =
         (&read_back_store, &options.read_back, stop)
     {
@@ -231,10 +271,19 @@ pub async fn run(
     })
 }
 
+/// Resolves `timeout` after `shutdown` turns true; never, if it never does.
+async fn shutdown_deadline(mut shutdown: watch::Receiver<bool>, timeout: Duration) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(timeout).await;
+}
+
 /// Writes checkpoints every `every` while running, and once more when told to stop.
 async fn checkpoint_loop(
     mut store: Box<dyn CheckpointStore>,
     tracker: Arc<Mutex<CheckpointTracker>>,
+    stored: StoredCheckpoints,
     mut stop: watch::Receiver<bool>,
     every: Duration,
 ) -> anyhow::Result<()> {
@@ -243,11 +292,10 @@ async fn checkpoint_loop(
             .await
             .is_ok();
         let latest = tracker.lock().unwrap_or_else(|p| p.into_inner()).details();
-        if let Err(e) = store.save(&latest).await {
-            if stopping {
-                return Err(e).context("cannot write the final checkpoint");
-            }
-            tracing::warn!(error = %e, "cannot write checkpoint; will retry");
+        match store.save(&latest).await {
+            Ok(()) => stored.record(&latest),
+            Err(e) if stopping => return Err(e).context("cannot write the final checkpoint"),
+            Err(e) => tracing::warn!(error = %e, "cannot write checkpoint; will retry"),
         }
         if stopping {
             return Ok(());
@@ -324,20 +372,34 @@ async fn start_source(
     config: &ValidatedConfig,
     tx: mpsc::Sender<SourceMessage>,
     metrics: Arc<Metrics>,
+    lock: Option<CheckpointLock>,
+    stored: &StoredCheckpoints,
 ) -> anyhow::Result<StartedSource> {
     match &config.source {
         SourceSettings::File {
             input,
             checkpoint_file,
         } => {
-            let store = match checkpoint_file {
-                Some(path) => Some(FileCheckpointStore::open(path)?),
-                None => None,
+            let store = match (checkpoint_file, lock) {
+                (Some(path), Some(lock)) => Some(FileCheckpointStore::open(path, lock)?),
+                _ => None,
             };
             let resume = store
                 .as_ref()
-                .map(|s| s.checkpoints().clone())
+                .map(|s| Resume {
+                    checkpoints: s.checkpoints().clone(),
+                    identities: s.identities(),
+                })
                 .unwrap_or_default();
+            let positions = resume.checkpoints.iter().map(|(shard, c)| {
+                let checkpoint = Checkpoint {
+                    position: c.position,
+                    sequence: None,
+                    sub_sequence: None,
+                };
+                (shard.clone(), checkpoint)
+            });
+            stored.record(&positions.collect());
             let segment_log = match checkpoint_file {
                 Some(path) if config.exactly_once => {
                     let log = FileSegmentLog::open(&FileSegmentLog::beside(path))?;
@@ -345,13 +407,16 @@ async fn start_source(
                 }
                 _ => None,
             };
-            let arrival = match config.exactly_once {
-                true => ArrivalTime::FileModified,
-                false => ArrivalTime::Read,
+            let options = FileSourceOptions {
+                arrival: match config.exactly_once {
+                    true => ArrivalTime::FileModified,
+                    false => ArrivalTime::Read,
+                },
+                max_record_size: config.decoder.max_record_size,
             };
             let input = input.clone();
             let task = tokio::task::spawn_blocking(move || {
-                Ok(read_inputs(&input, &resume, arrival, &tx)?)
+                Ok(read_inputs(&input, &resume, &options, &tx)?)
             });
             Ok((
                 store.map(|s| Box::new(s) as Box<dyn CheckpointStore>),
@@ -433,7 +498,7 @@ async fn print_progress(metrics: Arc<Metrics>, read_back: Option<Arc<Mutex<ReadB
         last = (records, bytes, Instant::now());
         if tty {
             eprint!("\r\x1b[2K{line}");
-        } else if ticks % 5 == 0 {
+        } else if ticks.is_multiple_of(5) {
             eprintln!("{line}");
         }
     }
@@ -461,6 +526,14 @@ fn query_hint(table_url: &str, format: Option<&FormatSettings>) -> Option<String
 }
 
 impl RunSummary {
+    /// Whether the run must end with a failure exit code although it finished: some input
+    /// could not be read at all (everything else was delivered or dead-lettered), or the
+    /// shutdown ran out of time.
+    pub fn failed(&self) -> bool {
+        !self.source.unreadable.is_empty()
+            || matches!(self.stop, StopReason::ShutdownTimedOut { .. })
+    }
+
     /// The human summary printed at the end of `spillway run`.
     pub fn render(&self) -> String {
         let mut out = format!(
@@ -468,6 +541,7 @@ impl RunSummary {
             match self.stop {
                 StopReason::SourceEnded => "input done",
                 StopReason::Shutdown => "stopped by signal",
+                StopReason::ShutdownTimedOut { .. } => "stopped by signal, shutdown_timeout passed",
             },
             self.elapsed.as_secs_f64(),
             self.records_in,
@@ -476,10 +550,35 @@ impl RunSummary {
             if self.objects > 0 { format!(" in {} objects", self.objects) } else { String::new() },
             self.dead_lettered,
         );
+        if let StopReason::ShutdownTimedOut { unacknowledged } = self.stop {
+            out.push_str(&format!(
+                "  unfinished:  {unacknowledged} records were still being delivered; they are not checkpointed, so the next run reads them again\n"
+            ));
+        }
         if self.source.resumed_bytes > 0 {
             out.push_str(&format!(
                 "  resumed:     skipped {:.1} MiB already delivered by an earlier run (checkpoint)\n",
                 self.source.resumed_bytes as f64 / 1048576.0
+            ));
+        }
+        for file in &self.source.replaced {
+            out.push_str(&format!(
+                "  replaced:    {file} is not the file its checkpoint was for; read from its start\n"
+            ));
+        }
+        for damaged in &self.source.damaged {
+            let what = match damaged.dead_lettered_now {
+                true => "the partial line and the undecodable rest are in the dead letter",
+                false => "dead-lettered by an earlier run",
+            };
+            out.push_str(&format!(
+                "  damaged:     {} after {} decompressed bytes ({}); {what}\n",
+                damaged.file, damaged.decoded_bytes, damaged.error
+            ));
+        }
+        for (file, error) in &self.source.unreadable {
+            out.push_str(&format!(
+                "  unreadable:  {file}: {error} — not read; the run fails so it is not missed\n"
             ));
         }
         if let Some((name, stats)) = &self.read_back {

@@ -34,6 +34,12 @@ pub struct Config {
     pub dead_letter: Option<DeadLetterConfig>,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// After SIGTERM/SIGINT: how long flushing buffers, finishing deliveries and writing the
+    /// final checkpoint may take. Past it the process writes the checkpoint of what is
+    /// acknowledged and exits (code 1); records still in flight are read again by the next
+    /// run, so nothing is lost. Set Kubernetes' terminationGracePeriodSeconds above it.
+    #[serde(default = "defaults::shutdown_timeout")]
+    pub shutdown_timeout: HumanDuration,
 }
 
 /// Where records come from.
@@ -196,6 +202,22 @@ pub struct OpenSearchDestinationConfig {
     /// The backup prefix for `AllDocuments` (default `backup/`).
     #[serde(default)]
     pub backup: Option<BackupConfig>,
+    /// The documents' columns with Hive types, as for Parquet. An index template with
+    /// mappings from them is installed for the stream's indices before the first bulk
+    /// request, and a record whose fields do not fit their types goes to the dead letter
+    /// (`format-conversion-failed`) instead of to the cluster. Default: none (the cluster
+    /// maps fields from the first document it sees).
+    #[serde(default)]
+    pub schema: Option<ColumnsConfig>,
+    /// A JSON file holding the index template's `mappings` object, instead of `schema`
+    /// (records are then not checked by Spillway).
+    #[serde(default)]
+    pub mapping_file: Option<PathBuf>,
+    /// `mappings.dynamic` of the template: `true`, `false` (default: fields not in the
+    /// mappings are kept in `_source` but not indexed) or `strict` (documents with such
+    /// fields are refused).
+    #[serde(default)]
+    pub dynamic: Option<DynamicConfig>,
     /// Firehose ErrorOutputPrefix for the dead letter.
     #[serde(default)]
     pub error_output_prefix: Option<String>,
@@ -215,6 +237,21 @@ pub enum RotationConfig {
     OneDay,
     OneWeek,
     OneMonth,
+}
+
+/// Listed columns with Hive types.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnsConfig {
+    pub columns: Vec<ColumnSpec>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicConfig {
+    True,
+    False,
+    Strict,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]
@@ -615,6 +652,9 @@ mod defaults {
     }
     pub fn upload_concurrency() -> usize {
         4
+    }
+    pub fn shutdown_timeout() -> HumanDuration {
+        HumanDuration::from_secs(60)
     }
     pub fn request_timeout() -> HumanDuration {
         HumanDuration::from_secs(60)

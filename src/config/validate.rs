@@ -12,7 +12,7 @@ use spillway_formats::decode::parse_time_text;
 use spillway_formats::decode::{FieldPath, RecordDecoder};
 use spillway_formats::encode::ParquetCompression;
 use spillway_formats::prefix::{
-    validate_error_prefix, validate_prefix, PrefixTemplate, DEFAULT_PREFIX,
+    validate_error_prefix, validate_prefix, NameRule, PrefixTemplate, DEFAULT_PREFIX,
 };
 use spillway_formats::schema::TableSchema;
 use spillway_sinks::catalog::CatalogTarget;
@@ -30,6 +30,7 @@ use super::{
     S3DeadLetterConfig, S3DestinationConfig, SourceConfig, StartPositionConfig,
 };
 use crate::pipeline::FlushPolicy;
+pub use crate::source::file::InputSpec;
 use crate::source::kinesis::{KinesisSettings, ReadMode, StartPosition};
 
 mod sections;
@@ -47,6 +48,8 @@ pub struct ValidatedConfig {
     pub source: SourceSettings,
     pub decoder: RecordDecoder,
     pub prefix: PrefixTemplate,
+    /// What the evaluated prefix names (an object key, an index, a table), and so its rule.
+    pub name_rule: NameRule,
     pub error_prefix: PrefixTemplate,
     pub destination: DestinationSettings,
     pub retry: RetryPolicy,
@@ -59,6 +62,8 @@ pub struct ValidatedConfig {
     /// Prefix of the source-record backup, when enabled.
     pub backup_prefix: Option<PrefixTemplate>,
     pub metrics_listen: Option<SocketAddr>,
+    /// How long an ordered shutdown may take before the process exits anyway.
+    pub shutdown_timeout: Duration,
     /// Effectively-once objects (object destinations): segment batching, keys from source
     /// positions, create-if-absent.
     pub exactly_once: bool,
@@ -75,13 +80,6 @@ pub enum SourceSettings {
         settings: KinesisSettings,
         connection: AwsConnection,
     },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InputSpec {
-    Stdin,
-    /// A file, or a folder whose files are read in name order.
-    Path(PathBuf),
 }
 
 #[derive(Debug)]
@@ -150,6 +148,8 @@ struct Common {
     /// The partitioning template and its key: the prefix, or a DynamoDB table name.
     prefix: Option<String>,
     prefix_key: &'static str,
+    /// What the evaluated prefix names.
+    name_rule: NameRule,
     error_output_prefix: Option<String>,
     retry_duration: HumanDuration,
     concurrency: usize,
@@ -186,8 +186,17 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
             path,
             checkpoint_file,
         }) => {
+            if let Some(file) = &checkpoint_file {
+                check_folder("source.checkpoint_file", file, &mut p);
+            }
             let input = if path == "-" {
                 InputSpec::Stdin
+            } else if path.is_empty() {
+                p.add(
+                    "source.path",
+                    "is empty: give a file, a folder, or - for stdin (an unset ${VAR:-} gives an empty value)",
+                );
+                InputSpec::Path(PathBuf::new())
             } else {
                 let path = PathBuf::from(path);
                 if !path.exists() {
@@ -229,25 +238,27 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         .collect();
 
     let (destination, common, default_catalog) = match config.destination {
-        DestinationConfig::Local(d) => local_destination(d),
+        DestinationConfig::Local(d) => local_destination(d, &mut p),
         DestinationConfig::S3(d) => s3_destination(d, &mut p),
         DestinationConfig::Dynamodb(d) => dynamodb_destination(d, &mut p),
-        DestinationConfig::Opensearch(d) => opensearch_destination(d, &mut p),
+        DestinationConfig::Opensearch(d) => opensearch_destination(d, &config.name, &mut p),
     };
     let prefix_key = common.prefix_key;
 
+    let name_rule = common.name_rule;
     let prefix_text = common.prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_string());
-    let prefix =
-        match PrefixTemplate::parse(&prefix_text).and_then(|t| validate_prefix(&t).map(|_| t)) {
-            Ok(t) => t,
-            Err(e) => {
-                p.add("destination.prefix", e.to_string());
-                PrefixTemplate::parse(DEFAULT_PREFIX).expect("the default prefix parses")
-            }
-        };
+    let prefix = match PrefixTemplate::parse(&prefix_text)
+        .and_then(|t| validate_prefix(&t, name_rule).map(|_| t))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            p.add(prefix_key, e.to_string());
+            PrefixTemplate::parse(DEFAULT_PREFIX).expect("the default prefix parses")
+        }
+    };
     for used in prefix.partition_key_names() {
         if !processing.partition_keys.contains_key(used) {
-            p.add("destination.prefix", format!("uses !{{partitionKeyFromQuery:{used}}} but processing.partition_keys has no `{used}`"));
+            p.add(prefix_key, format!("uses !{{partitionKeyFromQuery:{used}}} but processing.partition_keys has no `{used}`"));
         }
     }
     for defined in processing.partition_keys.keys() {
@@ -273,7 +284,7 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         .ok();
     let backup_prefix = common.backup.and_then(|b| {
         PrefixTemplate::parse(&b.prefix)
-            .and_then(|t| validate_prefix(&t).map(|_| t))
+            .and_then(|t| validate_prefix(&t, NameRule::ObjectKey).map(|_| t))
             .map_err(|e| p.add("destination.backup.prefix", e.to_string()))
             .ok()
     });
@@ -297,6 +308,11 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
     };
     let catalog = common.catalog.map(|c| {
         let kind = c.kind.unwrap_or(default_catalog);
+        for (key, name) in [("database", &c.database), ("table", &c.table)] {
+            if let Some(problem) = catalog_name_problem(name) {
+                p.add(format!("destination.catalog.{key}"), problem);
+            }
+        }
         if !matches!(format, Some(Some(FormatSettings::Parquet { .. }))) {
             p.add(
                 "destination.catalog",
@@ -341,6 +357,7 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         }
         None => DeadLetterTarget::Destination,
         Some(DeadLetterConfig::Local(LocalDeadLetterConfig { path })) => {
+            check_folder("dead_letter.path", &path, &mut p);
             DeadLetterTarget::Local { root: path }
         }
         Some(DeadLetterConfig::S3(S3DeadLetterConfig { bucket })) => {
@@ -348,6 +365,13 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         }
     };
 
+    let shutdown_timeout = config.shutdown_timeout.0;
+    if shutdown_timeout < Duration::from_secs(1) || shutdown_timeout > Duration::from_secs(3600) {
+        p.add(
+            "shutdown_timeout",
+            format!("{} is outside 1 s – 1 h", config.shutdown_timeout),
+        );
+    }
     let metrics_listen = config.metrics.listen.as_deref().and_then(|text| {
         text.parse::<SocketAddr>()
             .map_err(|e| {
@@ -412,6 +436,7 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
             partition_keys,
         },
         prefix,
+        name_rule,
         error_prefix,
         destination,
         retry: RetryPolicy {
@@ -425,7 +450,31 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         dead_letter,
         backup_prefix,
         metrics_listen,
+        shutdown_timeout,
         exactly_once: common.exactly_once,
+    })
+}
+
+/// A path that must name something: an empty one would mean the current folder (an unset
+/// `${VAR:-}` gives one), which is never what a delivery stream should write into.
+fn check_folder(key: &str, path: &std::path::Path, p: &mut Problems) {
+    if path.as_os_str().is_empty() {
+        p.add(
+            key,
+            "is empty; give a folder (an unset ${VAR:-} gives an empty value)",
+        );
+    }
+}
+
+/// Database and table names become folder names of the local catalog and Glue/Athena
+/// identifiers: letters, digits, `_` and `-`, 1–255 characters.
+fn catalog_name_problem(name: &str) -> Option<String> {
+    let ok = (1..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    (!ok).then(|| {
+        format!("{name:?} is not a valid catalog name (1–255 characters of A–Z, a–z, 0–9, _ and -)")
     })
 }
 

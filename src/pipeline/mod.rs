@@ -25,7 +25,7 @@ pub use self::batcher::{Batcher, FlushPolicy, FlushReason};
 pub use self::deliver::Deliverer;
 pub use self::partitioner::{PartitionError, Partitioner};
 pub use self::segments::{ClosedSegment, SegmentBatcher};
-use crate::checkpoint::{CheckpointTracker, SegmentLog};
+use crate::checkpoint::{CheckpointTracker, SegmentLog, StoredCheckpoints};
 use crate::metrics::Metrics;
 use crate::source::SourceMessage;
 
@@ -41,6 +41,9 @@ pub enum StopReason {
     SourceEnded,
     /// A shutdown signal arrived.
     Shutdown,
+    /// A shutdown signal arrived, and `shutdown_timeout` passed before every delivery ended:
+    /// this many records were still unacknowledged (the next run reads them again).
+    ShutdownTimedOut { unacknowledged: usize },
 }
 
 /// How records are buffered.
@@ -51,6 +54,8 @@ enum Buffers {
     BySegment {
         batcher: SegmentBatcher,
         log: Arc<dyn SegmentLog>,
+        /// What a restart resumes from: segments below it may leave the log.
+        stored: StoredCheckpoints,
     },
 }
 
@@ -65,20 +70,22 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// A pipeline; with a `segment_log`, batching is per shard segment (`exactly_once`).
+    /// A pipeline; with a `segment_log`, batching is per shard segment (`exactly_once`),
+    /// and a segment leaves the log once `stored` checkpoints are past it.
     pub fn new(
         partitioner: Partitioner,
         policy: FlushPolicy,
         deliverer: Deliverer,
         tracker: Arc<Mutex<CheckpointTracker>>,
         metrics: Arc<Metrics>,
-        segment_log: Option<Arc<dyn SegmentLog>>,
+        segment_log: Option<(Arc<dyn SegmentLog>, StoredCheckpoints)>,
     ) -> Self {
         let buffers = match segment_log {
             None => Buffers::ByKey(Batcher::new(policy)),
-            Some(log) => Buffers::BySegment {
+            Some((log, stored)) => Buffers::BySegment {
                 batcher: SegmentBatcher::new(policy),
                 log,
+                stored,
             },
         };
         Pipeline {
@@ -196,7 +203,7 @@ impl Pipeline {
                 self.dispatch(closed.into_iter().map(|(batch, _)| batch))
                     .await;
             }
-            Buffers::BySegment { batcher, log } => {
+            Buffers::BySegment { batcher, log, .. } => {
                 let shard = record.meta.shard.clone();
                 if !batcher.knows(&shard) {
                     let planned = until_durable("segment-log read", 0, || async {
@@ -233,20 +240,23 @@ impl Pipeline {
 
     /// Writes the shard's live segments to the segment log, retrying until it is durable.
     async fn log_segments(&mut self, shard: &ShardId) {
-        let Buffers::BySegment { batcher, log } = &mut self.buffers else {
+        let Buffers::BySegment {
+            batcher,
+            log,
+            stored,
+        } = &mut self.buffers
+        else {
             return;
         };
-        let checkpoint = {
-            let tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
-            tracker
-                .details()
-                .remove(shard.as_ref())
-                .filter(|c| !c.is_shard_end())
-                .map(|c| StablePosition {
-                    sequence: c.sequence.map_or(c.position.to_string(), |s| s.to_string()),
-                    sub_sequence: c.sub_sequence.unwrap_or(0),
-                })
-        };
+        // The stored checkpoint, not the tracker's: a segment acknowledged but not yet
+        // checkpointed is re-read after a crash, and must close at its logged ends again.
+        let checkpoint = stored
+            .get(shard.as_ref())
+            .filter(|c| !c.is_shard_end())
+            .map(|c| StablePosition {
+                sequence: c.sequence.map_or(c.position.to_string(), |s| s.to_string()),
+                sub_sequence: c.sub_sequence.unwrap_or(0),
+            });
         let segments = batcher.live_segments(shard, checkpoint.as_ref());
         until_durable("segment-log write", 0, || async {
             log.save(shard, &segments)

@@ -2,13 +2,17 @@
 //! S3 and DynamoDB destinations — what each accepts, and the settings every destination
 //! shares (`Common`).
 
+use spillway_formats::prefix::NameRule;
 use spillway_sinks::opensearch::tls::parse_ca_pem;
 use spillway_sinks::opensearch::{Action, DocumentId};
 
 use super::*;
 use crate::config::{
-    ActionConfig, BackupConfig, BackupModeConfig, OpenSearchDestinationConfig, RotationConfig,
+    ActionConfig, BackupConfig, BackupModeConfig, DynamicConfig, OpenSearchDestinationConfig,
+    RotationConfig,
 };
+use spillway_sinks::opensearch::template::mappings_from_schema;
+use spillway_sinks::opensearch::{Dynamic, IndexTemplate};
 
 pub(super) fn kinesis_source(
     k: KinesisSourceConfig,
@@ -94,11 +98,111 @@ pub(super) fn kinesis_source(
 
 /// `host:pid`, the KCL's kind of worker identifier.
 fn default_worker_id() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "spillway".into());
-    format!("{host}:{}", std::process::id())
+    format!("{}:{}", crate::host::host_name(), std::process::id())
+}
+
+/// The schema records are checked against and the index template to install, from
+/// `schema` or `mapping_file` (with `dynamic`); none without either.
+fn opensearch_mappings(
+    d: &OpenSearchDestinationConfig,
+    stream: &str,
+    index_template: &str,
+    p: &mut Problems,
+) -> (Option<Arc<TableSchema>>, Option<IndexTemplate>) {
+    let key = "destination";
+    let dynamic = match d.dynamic {
+        None | Some(DynamicConfig::False) => Dynamic::False,
+        Some(DynamicConfig::True) => Dynamic::True,
+        Some(DynamicConfig::Strict) => Dynamic::Strict,
+    };
+    let (schema, mappings) = match (&d.schema, &d.mapping_file) {
+        (Some(_), Some(_)) => {
+            p.add(
+                format!("{key}.mapping_file"),
+                "give either schema or mapping_file, not both",
+            );
+            return (None, None);
+        }
+        (None, None) => {
+            if d.dynamic.is_some() {
+                p.add(
+                    format!("{key}.dynamic"),
+                    "only applies with a schema or a mapping_file",
+                );
+            }
+            return (None, None);
+        }
+        (Some(columns), None) => match TableSchema::from_columns(&columns.columns) {
+            Ok(schema) => {
+                let mappings = mappings_from_schema(&schema, dynamic);
+                (Some(Arc::new(schema)), mappings)
+            }
+            Err(e) => {
+                p.add(format!("{key}.schema.columns"), e.to_string());
+                return (None, None);
+            }
+        },
+        (None, Some(path)) => {
+            let parsed = std::fs::read(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .and_then(|bytes| {
+                    serde_json::from_slice::<serde_json::Value>(&bytes)
+                        .map_err(|e| format!("{} is not JSON: {e}", path.display()))
+                });
+            match parsed {
+                Ok(serde_json::Value::Object(mut mappings)) => {
+                    if d.dynamic.is_some() || !mappings.contains_key("dynamic") {
+                        mappings.insert("dynamic".into(), dynamic.as_str().into());
+                    }
+                    (None, serde_json::Value::Object(mappings))
+                }
+                Ok(_) => {
+                    p.add(
+                        format!("{key}.mapping_file"),
+                        format!("{} must hold a JSON object (the mappings)", path.display()),
+                    );
+                    return (None, None);
+                }
+                Err(e) => {
+                    p.add(format!("{key}.mapping_file"), e);
+                    return (None, None);
+                }
+            }
+        }
+    };
+    // The template covers the stream's indices: its literal start, then any suffix.
+    let root = index_template.split("!{").next().unwrap_or_default();
+    if root.is_empty() {
+        p.add(
+            format!("{key}.index"),
+            "must start with literal text when a schema or mapping_file is given (the index template matches the indices by it)",
+        );
+        return (schema, None);
+    }
+    let pattern = match root.len() == index_template.len() {
+        true => root.to_string(),
+        false => format!("{root}*"),
+    };
+    let template = IndexTemplate::new(stream, root, pattern, mappings);
+    (schema, Some(template))
+}
+
+/// Splits `scheme://user:password@host…` into the URL without its userinfo and the
+/// (percent-decoded) user and password; a URL without userinfo is returned as it is.
+fn split_userinfo(url: &str) -> (String, Option<(String, String)>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), None);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return (url.to_string(), None);
+    };
+    let (user, password) = rest[..at].split_once(':').unwrap_or((&rest[..at], ""));
+    let decode = spillway_formats::prefix::unescape_partition_value;
+    (
+        format!("{scheme}://{}", &rest[at + 1..]),
+        Some((decode(user), decode(password))),
+    )
 }
 
 pub(super) fn dynamodb_destination(
@@ -193,6 +297,7 @@ pub(super) fn dynamodb_destination(
     let common = Common {
         prefix: Some(d.table),
         prefix_key: "destination.table",
+        name_rule: NameRule::TableName,
         error_output_prefix: d.error_output_prefix,
         retry_duration: d.retry_duration,
         concurrency: d.concurrency,
@@ -207,10 +312,13 @@ pub(super) fn dynamodb_destination(
 
 pub(super) fn local_destination(
     d: LocalDestinationConfig,
+    p: &mut Problems,
 ) -> (DestinationSettings, Common, CatalogKind) {
+    check_folder("destination.path", &d.path, p);
     let common = Common {
         prefix: d.prefix,
         prefix_key: "destination.prefix",
+        name_rule: NameRule::ObjectKey,
         error_output_prefix: d.error_output_prefix,
         retry_duration: d.retry_duration,
         concurrency: d.concurrency,
@@ -302,6 +410,7 @@ pub(super) fn s3_destination(
     let common = Common {
         prefix: d.prefix,
         prefix_key: "destination.prefix",
+        name_rule: NameRule::ObjectKey,
         error_output_prefix: d.error_output_prefix,
         retry_duration: d.retry_duration,
         concurrency: d.concurrency,
@@ -324,9 +433,18 @@ pub(super) fn s3_destination(
 
 pub(super) fn opensearch_destination(
     d: OpenSearchDestinationConfig,
+    stream: &str,
     p: &mut Problems,
 ) -> (DestinationSettings, Common, CatalogKind) {
     let key = "destination";
+    // Credentials in the URL become basic auth; the endpoint kept (and ever shown) has none.
+    let (endpoint, url_credentials) = split_userinfo(&d.endpoint);
+    let d = OpenSearchDestinationConfig {
+        endpoint,
+        username: d.username.or(url_credentials.as_ref().map(|c| c.0.clone())),
+        password: d.password.or(url_credentials.map(|c| c.1)),
+        ..d
+    };
     if !(d.endpoint.starts_with("http://") || d.endpoint.starts_with("https://")) {
         p.add(
             format!("{key}.endpoint"),
@@ -418,7 +536,11 @@ pub(super) fn opensearch_destination(
             None
         }
     };
+    let index_template = format!("{}{suffix}", d.index);
+    let (schema, template) = opensearch_mappings(&d, stream, &index_template, p);
     let options = OpenSearchOptions {
+        schema,
+        template,
         endpoint: d.endpoint,
         document_id,
         action: match d.action {
@@ -431,8 +553,9 @@ pub(super) fn opensearch_destination(
         ca_certificates,
     };
     let common = Common {
-        prefix: Some(format!("{}{suffix}", d.index)),
+        prefix: Some(index_template),
         prefix_key: "destination.index",
+        name_rule: NameRule::IndexName,
         error_output_prefix: d.error_output_prefix,
         retry_duration: d.retry_duration,
         concurrency: d.concurrency,
@@ -460,4 +583,28 @@ pub(super) fn opensearch_destination(
         common,
         CatalogKind::Glue,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_userinfo;
+
+    #[test]
+    fn userinfo_leaves_the_endpoint_for_basic_auth() {
+        assert_eq!(
+            split_userinfo("https://admin:p%40ss@search.example:9200/x"),
+            (
+                "https://search.example:9200/x".to_string(),
+                Some(("admin".to_string(), "p@ss".to_string()))
+            )
+        );
+        assert_eq!(
+            split_userinfo("http://h:9200"),
+            ("http://h:9200".to_string(), None)
+        );
+        assert_eq!(
+            split_userinfo("http://h:9200/a@b"),
+            ("http://h:9200/a@b".to_string(), None)
+        );
+    }
 }
