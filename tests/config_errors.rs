@@ -351,3 +351,59 @@ fn exactly_once_refuses_what_a_rerun_cannot_reproduce() {
         "{stderr}"
     );
 }
+
+#[test]
+fn prefixes_and_paths_that_would_leave_their_destination_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |extra: &str| format!("{GOOD}{extra}\n");
+    let cases = [
+        (with("prefix = \"../../escape/\""), "destination.prefix: object prefix `../../escape/` has a `..` folder"),
+        (with("prefix = \"a/./b/\""), "destination.prefix: object prefix `a/./b/` has a `.` folder"),
+        (
+            with("prefix = \"d/!{timestamp:yyyy}/\"\nerror_output_prefix = \"../errors/!{firehose:error-output-type}/\""),
+            "destination.error_output_prefix: object prefix `../errors/!{firehose:error-output-type}/` has a `..` folder",
+        ),
+        (with("[destination.backup]\nprefix = \"../backup/\""), "destination.backup.prefix: object prefix `../backup/` has a `..` folder"),
+        (GOOD.replace("\"lake\"", "\"${SPILLWAY_UNSET:-}\""), "destination.path: is empty"),
+        (format!("{GOOD}[dead_letter]\ntype = \"local\"\npath = \"\"\n"), "dead_letter.path: is empty"),
+        (GOOD.replace("path = \"examples/clickstream\"", "path = \"examples/clickstream\"\ncheckpoint_file = \"\""), "source.checkpoint_file: is empty"),
+        (GOOD.replace("examples/clickstream", ""), "source.path: is empty"),
+        (
+            with("[destination.catalog]\ndatabase = \"../../x\"\ntable = \"t/y\""),
+            "destination.catalog.database: \"../../x\" is not a valid catalog name",
+        ),
+        (with("[destination.catalog]\ndatabase = \"db\"\ntable = \"t/y\""), "destination.catalog.table: \"t/y\" is not a valid catalog name"),
+    ];
+    for (toml, expected) in cases {
+        let (code, stderr) = validate(dir.path(), &toml);
+        assert_eq!(code, 2, "{toml}\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_problem_with_a_dynamodb_table_or_opensearch_index_names_that_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let dynamodb = r#"
+name = "t"
+[source]
+type = "file"
+path = "examples/orders"
+[destination]
+type = "dynamodb"
+table = "orders-!{partitionKeyFromQuery:region}"
+partition_key = { attribute = "pk", field = ".order_id" }
+[dead_letter]
+type = "local"
+path = "dl"
+"#;
+    let (code, stderr) = validate(dir.path(), dynamodb);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("destination.table: uses !{partitionKeyFromQuery:region} but processing.partition_keys has no `region`"),
+        "{stderr}"
+    );
+}

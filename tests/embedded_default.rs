@@ -275,3 +275,32 @@ fn a_rerun_resumes_from_the_checkpoint_and_delivers_nothing_twice() {
     );
     assert_eq!(dead_letters(&lake).len(), 4);
 }
+
+/// The repository stands alone: nothing it builds, runs or tests reads a file beside it (a
+/// user's clone has nothing there); the test data comes from the project's own generator.
+#[test]
+fn nothing_in_the_repository_reads_files_outside_it() {
+    // The folder beside the repository that the steering documents live in.
+    let outside = ["..", "shared"].join("/");
+    let mut offenders = Vec::new();
+    let mut stack = vec![repo_root()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !matches!(name.as_str(), ".git" | "target" | ".testbed" | "lake") {
+                    stack.push(path);
+                }
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                if text.contains(&outside) {
+                    offenders.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "files that reach outside the repository: {offenders:?}"
+    );
+}

@@ -25,7 +25,7 @@ fn make_records(from: usize, to: usize) -> Vec<(String, Vec<u8>)> {
     let mut n = from;
     while n < to {
         let group_end = (n + 20).min(to);
-        let aggregated = (n / 20) % 5 == 0;
+        let aggregated = (n / 20).is_multiple_of(5);
         let users: Vec<(String, Vec<u8>)> = (n..group_end)
             .map(|i| {
                 let key = format!("user-{}", if aggregated { n } else { i } % 97);

@@ -97,3 +97,58 @@ compression_level = 1
     );
     assert_eq!(counted, 2000);
 }
+
+/// gzip on stdin is recognised by its magic bytes, as it is in a file.
+#[test]
+fn gzip_on_stdin_is_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let config = dir.path().join("gz.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+name = "gz"
+[source]
+type = "file"
+path = "-"
+[destination]
+type = "local"
+path = {lake:?}
+prefix = "logs/"
+[destination.format]
+type = "ndjson"
+"#
+        ),
+    )
+    .unwrap();
+    let input = gen_events("logs", 500, 6, "2024-05-01T00:00:00");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&input).unwrap();
+    let compressed = gz.finish().unwrap();
+    let mut child = spillway()
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&compressed).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        summary.contains("delivered 500 ") && summary.contains("dead-lettered 0"),
+        "{summary}"
+    );
+    let delivered: usize = files_under(&lake.join("logs"), ".json")
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap().lines().count())
+        .sum();
+    assert_eq!(delivered, 500);
+}

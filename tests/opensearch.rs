@@ -1,9 +1,10 @@
-//! The OpenSearch destination against a real OpenSearch 2.19 node, and the main test also
-//! against a real Elasticsearch 7.17 node (both started by the testbed):
+//! The OpenSearch destination against a real OpenSearch 2.19 node, and the main tests also
+//! against a real Elasticsearch 7.17 node (both started by the testbed): the shipped example
+//! as it is (its schema's index template, the bad sample records dead-lettered by Spillway),
 //! documents indexed into OneDay-rotated indices, type conflicts dead-lettered with their
-//! reason and ids, a redelivery with `auto` ids leaving the count unchanged, and a 429 storm
-//! on 30 % of bulk items (the fault proxy rewrites real bulk answers) ending with every
-//! document indexed exactly once.
+//! reason and ids, a redelivery with `auto` ids leaving the count unchanged, a 429 storm on
+//! 30 % of bulk items (the fault proxy rewrites real bulk answers) ending with every document
+//! indexed exactly once, and a password in the endpoint URL that no output shows.
 
 mod support;
 
@@ -74,15 +75,240 @@ fn logs_with_bad_documents(dir: &Path) -> std::path::PathBuf {
     path
 }
 
+/// The logs of [`logs_with_bad_documents`] into `index-yyyy-MM-dd` by event time, with no
+/// schema: the cluster maps the fields and refuses what conflicts.
+fn daily_logs_config(state: &Path) -> std::path::PathBuf {
+    let path = state.join("daily.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "daily-logs"
+[source]
+type = "file"
+path = "${SPILLWAY_INPUT}"
+checkpoint_file = "${SPILLWAY_CHECKPOINT_DIR}/opensearch.json"
+[processing]
+time_field = ".ts"
+[destination]
+type = "opensearch"
+endpoint = "${OPENSEARCH_URL}"
+index = "${SPILLWAY_INDEX}"
+rotation = "OneDay"
+[destination.buffering]
+size = "4 MiB"
+interval = "1s"
+[dead_letter]
+type = "local"
+path = "${SPILLWAY_DEAD_LETTER}"
+"#,
+    )
+    .unwrap();
+    path
+}
+
 fn run(endpoint: &str, index: &str, input: &Path, state: &Path) -> String {
+    let config = daily_logs_config(state);
     let mut cmd = spillway();
-    cmd.args(["run", "--config", "examples/opensearch.toml"])
+    cmd.args(["run", "--config"])
+        .arg(&config)
         .env("OPENSEARCH_URL", endpoint)
         .env("SPILLWAY_INDEX", index)
         .env("SPILLWAY_INPUT", input)
         .env("SPILLWAY_CHECKPOINT_DIR", state)
         .env("SPILLWAY_DEAD_LETTER", state.join("dead"));
     String::from_utf8(run_ok(&mut cmd).stdout).unwrap()
+}
+
+/// The shipped example as a new user runs it, on the shipped sample events: its schema
+/// becomes an index template, the bad samples are dead-lettered — `bad-3`, whose `user_id`
+/// is a number, by Spillway itself before any bulk request — and every good event is indexed.
+fn the_example_as_shipped(base: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let index = unique_name("example");
+    let mut cmd = spillway();
+    cmd.args(["run", "--config", "examples/opensearch.toml"])
+        .env("OPENSEARCH_URL", base)
+        .env("SPILLWAY_INDEX", &index)
+        .env("SPILLWAY_CHECKPOINT_DIR", dir.path())
+        .env("SPILLWAY_DEAD_LETTER", dir.path().join("dead"));
+    let summary = String::from_utf8(run_ok(&mut cmd).stdout).unwrap();
+    assert!(
+        summary.contains("delivered 5000") && summary.contains("dead-lettered 4"),
+        "{summary}"
+    );
+    assert_eq!(count_at(base, &format!("{index}-*")), 5000);
+
+    let mut letters: Vec<(String, String, String)> = dead_letters(&dir.path().join("dead"))
+        .into_iter()
+        .map(|(kind, record)| {
+            let id = event_id_of(&record.raw_bytes().unwrap()).unwrap_or_default();
+            (id, kind, record.error_code)
+        })
+        .collect();
+    letters.sort();
+    let want = [
+        ("bad-1", "processing-failed", "Decode.InvalidJson"),
+        ("bad-2", "processing-failed", "Decode.RecordTooLarge"),
+        ("bad-3", "format-conversion-failed", "Format.SchemaMismatch"),
+        ("bad-4", "processing-failed", "Decode.MissingField"),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(letters, want);
+
+    // The mappings are the template's, whatever document came first.
+    let (_, mapping) = http("GET", &format!("{base}/{index}-*/_mapping"), "");
+    let mapping: Value = serde_json::from_str(&mapping).unwrap();
+    for (name, index_mapping) in mapping.as_object().unwrap() {
+        let properties = &index_mapping["mappings"]["properties"];
+        assert_eq!(properties["user_id"]["type"], "keyword", "{name}");
+        assert_eq!(properties["ts"]["type"], "date", "{name}");
+        assert_eq!(
+            properties["props"]["properties"]["depth_pct"]["type"],
+            "integer"
+        );
+    }
+}
+
+#[test]
+fn the_shipped_example_indexes_every_good_event_and_dead_letters_the_four_bad_ones() {
+    the_example_as_shipped(&opensearch_url());
+}
+
+#[test]
+fn the_shipped_example_runs_the_same_on_elasticsearch_7() {
+    the_example_as_shipped(&elasticsearch_url());
+}
+
+fn elasticsearch_url() -> String {
+    std::env::var("SPILLWAY_ELASTICSEARCH_URL").unwrap_or_else(|_| {
+        panic!("SPILLWAY_ELASTICSEARCH_URL is not set: run the suite with scripts/test, which starts Elasticsearch")
+    })
+}
+
+/// A password in the endpoint URL is sent as basic auth and shown nowhere: not by
+/// `validate`, not in the log lines or the summary of `run`, not in a dead letter (the
+/// endpoint is unreachable, so every record is dead-lettered with the connection error).
+#[test]
+fn a_password_in_the_endpoint_url_appears_in_no_output() {
+    const MARKER: &str = "Sekr1tMarker";
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("logs.ndjson");
+    std::fs::write(&input, gen_events("logs", 50, 54, "2024-05-01T00:00:00")).unwrap();
+    let unreachable = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let endpoints = [
+        format!("http://admin:{MARKER}@127.0.0.1:{unreachable}"),
+        format!(
+            "http://admin:{MARKER}@{}",
+            opensearch_url().trim_start_matches("http://")
+        ),
+    ];
+    for (n, endpoint) in endpoints.iter().enumerate() {
+        let name = format!("secret{n}");
+        let index = unique_name("secret");
+        let config = write_config(dir.path(), &name, endpoint, &index, &input, "");
+        let mut outputs = Vec::new();
+        for command in ["validate", "run"] {
+            let out = spillway()
+                .args([command, "--config"])
+                .arg(&config)
+                .env("RUST_LOG", "debug")
+                .output()
+                .unwrap();
+            outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+            outputs.push(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        // `redrive` of what the run dead-lettered, and `serve` with its metrics page.
+        let out = spillway()
+            .args(["redrive", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "debug")
+            .output()
+            .unwrap();
+        outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+        outputs.push(String::from_utf8_lossy(&out.stderr).into_owned());
+        outputs.push(serve_and_scrape(&config));
+        // A config whose endpoint is also wrong: the problem quotes the URL.
+        let broken = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("endpoint = \"http://", "endpoint = \"htp://");
+        std::fs::write(dir.path().join("broken.toml"), broken).unwrap();
+        let out = spillway()
+            .args(["validate", "--config"])
+            .arg(dir.path().join("broken.toml"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        outputs.push(String::from_utf8_lossy(&out.stderr).into_owned());
+        for file in files_under(dir.path(), "") {
+            if file.extension().is_some_and(|e| e == "toml") {
+                continue;
+            }
+            outputs.push(String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned());
+        }
+        for output in &outputs {
+            assert!(!output.contains(MARKER), "the password leaked:\n{output}");
+        }
+        let all = outputs.join("\n");
+        assert!(
+            all.contains("htp://127.0.0.1:"),
+            "the URL is still named, without its password"
+        );
+    }
+    // The reachable endpoint indexed everything (the password went as basic auth).
+    let letters = dead_letters(&dir.path().join("dead-secret0"));
+    let distinct: std::collections::HashSet<String> =
+        letters.iter().map(|(_, r)| r.raw_data.clone()).collect();
+    assert_eq!(
+        distinct.len(),
+        50,
+        "the unreachable one dead-lettered everything (the redrive again)"
+    );
+    assert!(dead_letters(&dir.path().join("dead-secret1")).is_empty());
+}
+
+/// Runs `spillway serve` on `config` until its input is done, then returns its metrics page
+/// and everything it printed after SIGTERM.
+fn serve_and_scrape(config: &Path) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = spillway()
+        .args(["serve", "--config"])
+        .arg(config)
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let page = loop {
+        assert!(std::time::Instant::now() < deadline, "no metrics page");
+        let (status, body) = match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(_) => http("GET", &format!("http://127.0.0.1:{port}/metrics"), ""),
+            Err(_) => (0, String::new()),
+        };
+        if status == 200 && body.contains("IncomingRecords") {
+            break body;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let out = terminate(child);
+    format!(
+        "{page}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[test]
@@ -93,10 +319,7 @@ fn documents_are_indexed_by_day_bad_ones_dead_lettered_and_redelivery_does_not_d
 /// The same against Elasticsearch 7.17: one client, both engines.
 #[test]
 fn elasticsearch_7_indexes_dead_letters_and_redelivers_the_same_way() {
-    let url = std::env::var("SPILLWAY_ELASTICSEARCH_URL").unwrap_or_else(|_| {
-        panic!("SPILLWAY_ELASTICSEARCH_URL is not set: run the suite with scripts/test, which starts Elasticsearch")
-    });
-    index_by_day_dead_letter_and_redeliver(&url);
+    index_by_day_dead_letter_and_redeliver(&elasticsearch_url());
 }
 
 fn index_by_day_dead_letter_and_redeliver(base: &str) {
@@ -216,6 +439,7 @@ name = "{name}"
 [source]
 type = "file"
 path = {input:?}
+checkpoint_file = "{checkpoint}"
 [destination]
 type = "opensearch"
 endpoint = "{endpoint}"
@@ -231,6 +455,7 @@ type = "local"
 path = "{dead}"
 "#,
             dead = dir.join(format!("dead-{name}")).display(),
+            checkpoint = dir.join(format!("{name}.checkpoint.json")).display(),
         ),
     )
     .unwrap();

@@ -867,3 +867,80 @@ async fn a_failing_dead_letter_blocks_until_it_recovers_and_then_holds_every_rec
     );
     assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
 }
+
+/// `shutdown_timeout` bounds a stop while S3 is down: SIGTERM with every delivery stuck in
+/// its retries (503 on every object write, a 10-minute retry budget), and the process exits
+/// within the timeout, code 1, having checkpointed nothing it did not deliver. A rerun once S3
+/// is back delivers every record exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_timeout_bounds_a_stop_while_the_destination_is_down() {
+    let moto = moto_url();
+    let s3 = s3(&moto).await;
+    let bucket = unique_name("spillway-stuck");
+    create_bucket(&s3, &bucket).await;
+    let mut plan = Plan::s3_slow_down(1.0);
+    plan.only = Some(|method, _| method == hyper::Method::PUT || method == hyper::Method::POST);
+    let proxy = FaultProxy::start(&moto, plan);
+    let dir = tempfile::tempdir().unwrap();
+    let (input, ids) = events_file(dir.path(), 3_000, 35);
+    let config = fault_config(dir.path(), &input, &bucket, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("retry_duration = \"60s\"", "retry_duration = \"600s\"");
+    let text = format!("shutdown_timeout = \"3s\"\n{text}");
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = spillway();
+    cmd.args(["run", "--config"]).arg(&config);
+    aws_env(&mut cmd, &proxy.url);
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while proxy
+        .stats
+        .injected
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 3
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no delivery was attempted: {:?}",
+            proxy.stats.requests.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    let signalled = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let waited = signalled.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        waited >= Duration::from_secs(3),
+        "waited for the timeout: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(15),
+        "exited soon after it: {waited:?}"
+    );
+    assert!(stdout.contains("shutdown_timeout passed"), "{stdout}");
+    assert!(stdout.contains("the next run reads them again"), "{stdout}");
+    assert!(list_keys(&s3, &bucket, "events/").await.is_empty());
+
+    proxy.set_plan(Plan::pass());
+    let mut rerun = spillway();
+    rerun.args(["run", "--config"]).arg(&config);
+    aws_env(&mut rerun, &proxy.url);
+    run_ok(&mut rerun);
+    let ledger = Ledger::count(&ids, &delivered_event_ids(&s3, &bucket).await, &[]);
+    println!("{}", ledger.line("shutdown_timeout while S3 is down"));
+    assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
+}
