@@ -10,6 +10,26 @@ use std::process::Stdio;
 use serde_json::Value;
 use support::*;
 
+/// `spillway run --config config` with `input` on stdin; its output once it exited 0.
+fn run_with_stdin(config: &std::path::Path, input: &[u8]) -> std::process::Output {
+    let mut child = spillway()
+        .args(["run", "--config"])
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 #[test]
 fn stdin_to_gzip_ndjson_partitioned_by_a_query_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -38,21 +58,7 @@ compression_level = 1
     )
     .unwrap();
     let input = gen_events("logs", 2000, 5, "2024-05-01T00:00:00");
-    let mut child = spillway()
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_with_stdin(&config, &input);
     assert!(String::from_utf8_lossy(&out.stdout).contains("read_json_auto"));
 
     let files = files_under(&lake.join("logs"), ".json.gz");
@@ -125,23 +131,8 @@ type = "ndjson"
     let input = gen_events("logs", 500, 6, "2024-05-01T00:00:00");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&input).unwrap();
-    let compressed = gz.finish().unwrap();
-    let mut child = spillway()
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&compressed).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(&config, &gz.finish().unwrap());
     let summary = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(
         summary.contains("delivered 500 ") && summary.contains("dead-lettered 0"),
         "{summary}"

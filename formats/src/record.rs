@@ -35,6 +35,19 @@ pub struct RecordMeta {
 }
 
 impl RecordMeta {
+    /// A record at `position` of `shard` (a file, or anything else without sequence numbers
+    /// of its own), arrived at `arrival_ms`, with no earlier attempts.
+    pub fn at(shard: ShardId, position: u64, arrival_ms: i64) -> RecordMeta {
+        RecordMeta {
+            shard,
+            position,
+            sequence_number: None,
+            sub_sequence: None,
+            arrival_ms,
+            prior_attempts: 0,
+        }
+    }
+
     /// The sequence number to report: the source's own, or the position.
     pub fn sequence_text(&self) -> String {
         match &self.sequence_number {

@@ -180,14 +180,7 @@ impl ReadBackSource {
             stats.records += 1;
             records.push(Record {
                 data: Bytes::copy_from_slice(line),
-                meta: RecordMeta {
-                    shard: shard.clone(),
-                    position,
-                    sequence_number: None,
-                    sub_sequence: None,
-                    arrival_ms,
-                    prior_attempts: 0,
-                },
+                meta: RecordMeta::at(shard.clone(), position, arrival_ms),
             });
         }
         records

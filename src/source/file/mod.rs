@@ -483,16 +483,10 @@ impl Lines<'_> {
     }
 
     fn meta(&self, position: u64) -> RecordMeta {
-        RecordMeta {
-            shard: self.shard.clone(),
-            position,
-            sequence_number: None,
-            sub_sequence: None,
-            arrival_ms: self
-                .arrival_ms
-                .unwrap_or_else(|| chrono::Utc::now().timestamp_millis()),
-            prior_attempts: 0,
-        }
+        let arrival_ms = self
+            .arrival_ms
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+        RecordMeta::at(self.shard.clone(), position, arrival_ms)
     }
 
     fn send_failed(&mut self, data: Bytes, code: &str, message: String, position: u64) -> bool {
@@ -590,14 +584,7 @@ impl Chunk {
             .into_iter()
             .map(|(range, position)| Record {
                 data: data.slice(range),
-                meta: RecordMeta {
-                    shard: shard.clone(),
-                    position,
-                    sequence_number: None,
-                    sub_sequence: None,
-                    arrival_ms,
-                    prior_attempts: 0,
-                },
+                meta: RecordMeta::at(shard.clone(), position, arrival_ms),
             })
             .collect()
     }
