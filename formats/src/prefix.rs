@@ -3,17 +3,26 @@
 //! A template is literal text mixed with `!{namespace:value}` expressions. Config load parses
 //! and validates it once; the S3 sink evaluates it per object with the oldest record's arrival
 //! time, the object's dynamic-partition keys and, for failed records, the error output type.
+//! `!{timestamp:…}` is Java's `DateTimeFormatter` pattern language, whole (see [`pattern`]),
+//! in UTC or the configured time zone (Firehose's `CustomTimeZone`).
 //! `!{firehose:random-string}` survives [`PrefixTemplate::evaluate`] so every record of one
-//! object gets the same key; the writer fills it with [`fill_random_string`] when it opens the
-//! object. [`PrefixTemplate::table_layout`] tells the Glue catalog step the table root and
+//! object gets the same key; the writer fills each occurrence with a random string of its own
+//! ([`fill_random_strings`]) when it opens the object. [`PrefixTemplate::table_layout`] tells the Glue catalog step the table root and
 //! partition columns the template produces.
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+pub mod pattern;
+
+use chrono::{DateTime, Utc};
+
+use self::pattern::{FormatError, PatternError, TimePattern, Zone};
 
 /// Firehose's default prefix, `YYYY/MM/dd/HH/` in UTC.
 pub const DEFAULT_PREFIX: &str = "!{timestamp:yyyy/MM/dd/HH}/";
 
-/// Left in place by [`PrefixTemplate::evaluate`]; replaced by [`fill_random_string`].
+/// What Firehose appends to a prefix without a timestamp or partition-key expression.
+pub const DEFAULT_TIMESTAMP: &str = "!{timestamp:yyyy/MM/dd/HH/}";
+
+/// Left in place by [`PrefixTemplate::evaluate`]; replaced by [`fill_random_strings`].
 const RANDOM_STRING_EXPR: &str = "!{firehose:random-string}";
 const RANDOM_STRING_LEN: usize = 11;
 
@@ -41,12 +50,12 @@ pub enum PrefixError {
     UnknownExpression { expression: String, position: usize },
     #[error("expression `{expression}` at byte {position} has no value")]
     MissingValue { expression: String, position: usize },
-    #[error("unsupported letter '{letter}' in timestamp pattern `{pattern}`")]
-    UnsupportedPatternLetter { letter: char, pattern: String },
-    #[error("too many '{letter}' letters in timestamp pattern `{pattern}`")]
-    TooManyPatternLetters { letter: char, pattern: String },
-    #[error("unterminated quote in timestamp pattern `{pattern}`")]
-    UnterminatedQuote { pattern: String },
+    /// A `!{timestamp:…}` pattern Java's `DateTimeFormatter` refuses.
+    #[error("{0}")]
+    Pattern(#[from] PatternError),
+    /// A padded timestamp field printed wider than its padding (Java fails the same way).
+    #[error("{0}")]
+    Format(#[from] FormatError),
     #[error("prefix `{template}` uses partition key `{name}`, which the record does not have")]
     MissingPartitionKey { name: String, template: String },
     #[error("prefix `{template}` uses !{{firehose:error-output-type}} but none was given")]
@@ -95,14 +104,14 @@ pub struct TableLayout {
 pub struct PrefixTemplate {
     source: String,
     parts: Vec<Part>,
+    /// The zone `!{timestamp:…}` is evaluated in (UTC unless configured).
+    zone: Zone,
 }
 
-/// Timestamp patterns are flattened: their quoted and punctuation runs become `Literal`s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Literal(String),
-    /// A pattern letter from [`max_letters`] and its repeat count, e.g. `('y', 4)`.
-    Time(char, usize),
+    Time(TimePattern),
     PartitionKey(String),
     ErrorOutputType,
     RandomString,
@@ -141,7 +150,18 @@ impl PrefixTemplate {
         Ok(Self {
             source: template.to_string(),
             parts,
+            zone: Zone::Utc,
         })
+    }
+
+    /// The same template, with `!{timestamp:…}` evaluated in `zone`.
+    pub fn in_zone(mut self, zone: Zone) -> Self {
+        self.zone = zone;
+        self
+    }
+
+    pub fn zone(&self) -> &Zone {
+        &self.zone
     }
 
     pub fn source(&self) -> &str {
@@ -180,9 +200,7 @@ impl PrefixTemplate {
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
-                Part::Time(letter, count) => {
-                    out.push_str(&format_field(*letter, *count, &ctx.timestamp))
-                }
+                Part::Time(pattern) => out.push_str(&pattern.format(ctx.timestamp, &self.zone)?),
                 Part::RandomString => out.push_str(RANDOM_STRING_EXPR),
                 Part::PartitionKey(name) => {
                     let found = ctx.partition_keys.iter().find(|(key, _)| key == name);
@@ -241,6 +259,14 @@ impl PrefixTemplate {
         for part in &self.parts {
             match part {
                 Part::Literal(text) => push_shape_text(&mut segments, text),
+                Part::Time(pattern) => {
+                    for piece in pattern.pieces() {
+                        match piece {
+                            Some(text) => push_shape_text(&mut segments, text),
+                            None => mark_dynamic(&mut segments),
+                        }
+                    }
+                }
                 _ => mark_dynamic(&mut segments),
             }
         }
@@ -304,7 +330,7 @@ fn parse_expression(
                 position,
             })
         }
-        ("timestamp", pattern) => return parse_pattern(parts, pattern),
+        ("timestamp", pattern) => Part::Time(TimePattern::parse(pattern)?),
         ("partitionKeyFromQuery" | "partitionKeyFromLambda", name) => {
             Part::PartitionKey(name.to_string())
         }
@@ -319,82 +345,6 @@ fn parse_expression(
     };
     parts.push(part);
     Ok(())
-}
-
-/// Parses the subset of Java's DateTimeFormatter pattern language listed in [`max_letters`].
-fn parse_pattern(parts: &mut Vec<Part>, pattern: &str) -> Result<(), PrefixError> {
-    let mut in_quote = false;
-    let mut chars = pattern.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\'' {
-            // `''` is a quote character, inside or outside a quoted run; a lone `'` toggles.
-            match chars.next_if_eq(&'\'') {
-                Some(_) => push_literal(parts, "'"),
-                None => in_quote = !in_quote,
-            }
-        } else if in_quote || !c.is_ascii_alphabetic() {
-            push_literal(parts, c.encode_utf8(&mut [0; 4]));
-        } else {
-            let mut count = 1;
-            while chars.next_if_eq(&c).is_some() {
-                count += 1;
-            }
-            let (letter, pattern) = (c, pattern.to_string());
-            match max_letters(c) {
-                None => return Err(PrefixError::UnsupportedPatternLetter { letter, pattern }),
-                Some(max) if count > max => {
-                    return Err(PrefixError::TooManyPatternLetters { letter, pattern })
-                }
-                Some(_) => parts.push(Part::Time(c, count)),
-            }
-        }
-    }
-    if in_quote {
-        let pattern = pattern.to_string();
-        return Err(PrefixError::UnterminatedQuote { pattern });
-    }
-    Ok(())
-}
-
-/// The supported pattern letters and how many times each may repeat (as Java allows).
-fn max_letters(letter: char) -> Option<usize> {
-    match letter {
-        'y' | 'u' | 'Y' | 'S' => Some(9),
-        'D' | 'E' => Some(3),
-        'M' | 'd' | 'H' | 'h' | 'm' | 's' | 'w' => Some(2),
-        'a' => Some(1),
-        _ => None,
-    }
-}
-
-/// Formats one field in UTC; numbers are zero-padded to the letter count, as in Java.
-fn format_field(letter: char, count: usize, ts: &DateTime<Utc>) -> String {
-    let pad = |value: u32| format!("{value:0count$}");
-    let year = |year: i32| match count {
-        2 => format!("{:02}", year.rem_euclid(100)),
-        _ => format!("{year:0count$}"),
-    };
-    match letter {
-        'y' | 'u' => year(ts.year()),
-        'Y' => year(ts.iso_week().year()),
-        'M' => pad(ts.month()),
-        'd' => pad(ts.day()),
-        'D' => pad(ts.ordinal()),
-        'H' => pad(ts.hour()),
-        'h' => pad(ts.hour12().1),
-        'm' => pad(ts.minute()),
-        's' => pad(ts.second()),
-        'w' => pad(ts.iso_week().week()),
-        'a' => (if ts.hour12().0 { "PM" } else { "AM" }).to_string(),
-        'E' => ts.weekday().to_string(),
-        'S' => {
-            // A leap second shows up as nanos >= 1e9; clamp it into the current second.
-            let nanos = ts.nanosecond().min(999_999_999);
-            format!("{nanos:09}").chars().take(count).collect()
-        }
-        // parse_pattern admits only the letters of `max_letters`, all handled above.
-        _ => String::new(),
-    }
 }
 
 /// Characters Hive and Spark escape in a partition value written into a path (Hive's
@@ -548,10 +498,37 @@ fn table_name_problem(name: &str) -> Option<String> {
     }
 }
 
-/// Replaces each `!{firehose:random-string}` left by [`PrefixTemplate::evaluate`] with
-/// `random`, one value per object (see [`random_string`]).
-pub fn fill_random_string(evaluated: &str, random: &str) -> String {
-    evaluated.replace(RANDOM_STRING_EXPR, random)
+/// Replaces each `!{firehose:random-string}` left by [`PrefixTemplate::evaluate`] with a
+/// random string of its own (see [`random_string`]), as Firehose does for each occurrence.
+pub fn fill_random_strings(evaluated: &str) -> String {
+    fill_random_strings_with(evaluated, random_string)
+}
+
+/// As [`fill_random_strings`], with the strings from `next`.
+pub fn fill_random_strings_with(evaluated: &str, mut next: impl FnMut() -> String) -> String {
+    let mut pieces = evaluated.split(RANDOM_STRING_EXPR);
+    let mut out = pieces.next().unwrap_or_default().to_string();
+    for piece in pieces {
+        out.push_str(&next());
+        out.push_str(piece);
+    }
+    out
+}
+
+/// Firehose's rule for a prefix with no timestamp expression: `!{timestamp:yyyy/MM/dd/HH/}`
+/// is appended (after a `/` when the prefix does not end with one), so
+/// `myFirehosePrefix` at 2018-08-27T10:30Z is `myFirehosePrefix/2018/08/27/10/`. A prefix
+/// with a partition-key expression (dynamic partitioning) is left as it is, as Firehose does;
+/// so is an empty one (the default prefix applies).
+pub fn with_default_timestamp(prefix: &str) -> String {
+    let dynamic = prefix.contains("!{timestamp:")
+        || prefix.contains("!{partitionKeyFromQuery:")
+        || prefix.contains("!{partitionKeyFromLambda:");
+    match (dynamic, prefix.is_empty(), prefix.ends_with('/')) {
+        (true, _, _) | (_, true, _) => prefix.to_string(),
+        (false, false, true) => format!("{prefix}{DEFAULT_TIMESTAMP}"),
+        (false, false, false) => format!("{prefix}/{DEFAULT_TIMESTAMP}"),
+    }
 }
 
 /// 11 random lowercase alphanumeric characters, like Firehose's `random-string`.
@@ -606,7 +583,7 @@ fn check_literals(t: &PrefixTemplate, rule: NameRule) -> Result<(), PrefixError>
         partition_keys: &keys,
         error_output_type: Some("processing-failed"),
     };
-    let evaluated = fill_random_string(&t.evaluate(&sample)?, "abcdefghijk");
+    let evaluated = fill_random_strings_with(&t.evaluate(&sample)?, || "abcdefghijk".into());
     rule.check(&evaluated).map_err(|e| match e {
         PrefixError::UnsafeName { what, reason, .. } => PrefixError::UnsafeName {
             what,
