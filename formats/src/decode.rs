@@ -3,7 +3,7 @@
 //! with simple jq-like field paths (`.geo.country`). A record that fails is not dropped: the
 //! caller sends it to the dead letter as `processing-failed` with the [`DecodeError`] text.
 
-use chrono::{DateTime, NaiveDateTime};
+use crate::value::{timestamp_millis_from_number, timestamp_millis_from_text};
 use serde::de::IgnoredAny;
 use serde_json::Value;
 use thiserror::Error;
@@ -88,7 +88,7 @@ pub enum DecodeError {
     MissingField { path: String },
     #[error("field {path} is {found}, expected a string, number or boolean")]
     NotScalar { path: String, found: &'static str },
-    #[error("field {path} = {value} is not a timestamp (ISO-8601 text or epoch seconds/millis)")]
+    #[error("field {path} = {value} is not a timestamp (ISO 8601 text, or epoch seconds or milliseconds)")]
     BadTime { path: String, value: String },
 }
 
@@ -178,6 +178,7 @@ fn extract_scalar(path: &FieldPath, value: &Value) -> Result<String, DecodeError
     }
 }
 
+/// The event time at `path`, by the same rules as a timestamp column ([`crate::value`]).
 fn extract_time(path: &FieldPath, value: &Value) -> Result<i64, DecodeError> {
     let field = path
         .extract(value)
@@ -190,15 +191,8 @@ fn extract_time(path: &FieldPath, value: &Value) -> Result<i64, DecodeError> {
     };
     match field {
         Value::String(text) => parse_time_text(text).ok_or_else(bad),
-        Value::Number(n) => {
-            let n = n.as_f64().ok_or_else(bad)?;
-            // Below 1e11 it is seconds (until year 5138), else milliseconds.
-            Ok(if n.abs() < 1e11 {
-                (n * 1000.0) as i64
-            } else {
-                n as i64
-            })
-        }
+        // The number's own text (serde_json keeps it): seconds and millis by magnitude.
+        Value::Number(n) => timestamp_millis_from_number(&n.to_string()).map_err(|_| bad()),
         Value::Null => Err(DecodeError::MissingField {
             path: path.as_str().to_string(),
         }),
@@ -206,15 +200,9 @@ fn extract_time(path: &FieldPath, value: &Value) -> Result<i64, DecodeError> {
     }
 }
 
-/// Parses RFC 3339 text, or a date-time without offset (taken as UTC), to epoch millis.
+/// A date-time in text, to epoch millis, by the rules of [`crate::value`].
 pub fn parse_time_text(text: &str) -> Option<i64> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.timestamp_millis());
-    }
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-        .iter()
-        .find_map(|fmt| NaiveDateTime::parse_from_str(text, fmt).ok())
-        .map(|t| t.and_utc().timestamp_millis())
+    timestamp_millis_from_text(text)
 }
 
 #[cfg(test)]
@@ -262,7 +250,7 @@ mod tests {
             d.decode(br#"{"ts":"yesterday","geo":{"country":"DE"}}"#)
                 .unwrap_err()
                 .to_string(),
-            "field .ts = \"yesterday\" is not a timestamp (ISO-8601 text or epoch seconds/millis)"
+            "field .ts = \"yesterday\" is not a timestamp (ISO 8601 text, or epoch seconds or milliseconds)"
         );
         assert_eq!(
             d.decode(br#"{"ts":1,"geo":{"country":["DE"]}}"#)

@@ -9,6 +9,7 @@
 //! - [`encode`]: `Encoder` — batch → Parquet or NDJSON object bytes plus rejected records.
 //! - [`compression`]: whole-object codecs (gzip, zstd, snappy).
 //! - [`kpl`]: de-aggregation of Kinesis Producer Library aggregated records.
+//! - [`value`]: how a JSON value becomes a column value or an event time (one set of rules).
 
 pub mod compression;
 pub mod decode;
@@ -17,3 +18,4 @@ pub mod kpl;
 pub mod prefix;
 pub mod record;
 pub mod schema;
+pub mod value;

@@ -20,11 +20,17 @@ use arrow_array::builder::{
 use arrow_array::types::Decimal128Type;
 use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
 use arrow_buffer::{NullBufferBuilder, OffsetBuffer};
-use arrow_cast::parse::{parse_decimal, string_to_datetime};
+use arrow_cast::parse::parse_decimal;
 use arrow_schema::{DataType, FieldRef, Fields, SchemaRef, TimeUnit};
-use chrono::Utc;
 
 use crate::record::Batch;
+use crate::value::{float_from_number, timestamp_millis_from_number, timestamp_millis_from_text};
+
+/// A floating-point value under the value rules; a misfit is left to the slow path, which
+/// refuses it with the reason.
+fn float(text: &str, single: bool) -> Step<f64> {
+    float_from_number(text, single).map_err(|_| GiveUp)
+}
 
 /// Records `start..end` of `batch` as one Arrow batch of `schema`, or `None` when any of them
 /// is outside what this fast path takes (the caller then uses arrow-json).
@@ -252,20 +258,18 @@ impl Column {
             Column::Int16(b) => b.append_value(cursor.integer()?),
             Column::Int32(b) => b.append_value(cursor.integer()?),
             Column::Int64(b) => b.append_value(cursor.integer()?),
-            Column::Float32(b) => b.append_value(cursor.number()?.parse().map_err(|_| GiveUp)?),
-            Column::Float64(b) => b.append_value(cursor.number()?.parse().map_err(|_| GiveUp)?),
+            Column::Float32(b) => b.append_value(float(cursor.number()?, true)? as f32),
+            Column::Float64(b) => b.append_value(float(cursor.number()?, false)?),
             Column::Boolean(b) => b.append_value(cursor.boolean()?),
             Column::TimestampMillis(b) => {
                 let millis = if cursor.peek() == Some(b'"') {
                     let text = cursor.string()?;
                     match utc_millis(text.as_bytes()) {
                         Some(millis) => millis,
-                        None => string_to_datetime(&Utc, text)
-                            .map_err(|_| GiveUp)?
-                            .timestamp_millis(),
+                        None => timestamp_millis_from_text(text).ok_or(GiveUp)?,
                     }
                 } else {
-                    cursor.integer()?
+                    timestamp_millis_from_number(cursor.number()?).map_err(|_| GiveUp)?
                 };
                 b.append_value(millis)
             }
@@ -449,7 +453,7 @@ impl ListColumn {
 }
 
 /// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z`, the shape almost every
-/// producer writes; `None` for anything else, which `string_to_datetime` then decides.
+/// producer writes; `None` for anything else, which [`timestamp_millis_from_text`] then decides.
 /// Digits past the millisecond are dropped, as `timestamp_millis` does.
 fn utc_millis(text: &[u8]) -> Option<i64> {
     if text.len() < 20 || *text.last()? != b'Z' {
@@ -819,8 +823,13 @@ mod tests {
         Batch::of_lines(lines)
     }
 
-    /// arrow-json's answer for the whole batch, as the encoder's slow path decodes it.
+    /// The slow path's answer for the whole batch: the value rules, then arrow-json (`None`
+    /// when either refuses a record).
     fn arrow_json(schema: &SchemaRef, batch: &Batch) -> Option<RecordBatch> {
+        let (batch, _, refused) = super::super::normalize::normalize(schema, batch, 0, batch.len());
+        if !refused.is_empty() {
+            return None;
+        }
         let mut decoder = ReaderBuilder::new(schema.clone())
             .with_batch_size(batch.len())
             .build_decoder()
@@ -1048,7 +1057,7 @@ mod tests {
     }
 
     #[test]
-    fn the_timestamp_shortcut_agrees_with_string_to_datetime() {
+    fn the_timestamp_shortcut_agrees_with_the_value_rules() {
         let mut x = 7u64;
         let mut next = |n: u64| {
             x = x
@@ -1078,10 +1087,10 @@ mod tests {
                 ["Z", "Z", "Z", "+00:00", "z"][next(5) as usize],
             );
             let fast = utc_millis(text.as_bytes());
-            let slow = string_to_datetime(&Utc, &text).map(|t| t.timestamp_millis());
+            let slow = timestamp_millis_from_text(&text);
             if let Some(millis) = fast {
                 shortcut += 1;
-                assert_eq!(Ok(millis), slow.map_err(|e| e.to_string()), "{text}");
+                assert_eq!(Some(millis), slow, "{text}");
             }
         }
         assert!(shortcut > 8000, "{shortcut}");
@@ -1090,7 +1099,7 @@ mod tests {
             "1969-12-31T23:59:59.5Z",
             "0000-01-01T00:00:00Z",
         ] {
-            let slow = string_to_datetime(&Utc, text).unwrap().timestamp_millis();
+            let slow = timestamp_millis_from_text(text).unwrap();
             assert_eq!(utc_millis(text.as_bytes()), Some(slow), "{text}");
         }
         for text in [

@@ -5,6 +5,7 @@
 mod dictionary;
 mod json_columns;
 mod ndjson;
+mod normalize;
 mod parquet;
 
 use std::io::{self, Write};
@@ -54,7 +55,7 @@ pub trait Encoder: Send + Sync {
         batch: &Batch,
         out: &mut (dyn Write + Send),
     ) -> Result<EncodeOutcome, EncodeError>;
-    /// Object-name extension telling format and codec, e.g. `.snappy.parquet`, `.json.gz`.
+    /// Object-name extension, Firehose's: `.parquet`, or the codec's (`.gz`) for NDJSON.
     fn extension(&self) -> String;
     /// MIME type of the object.
     fn content_type(&self) -> &'static str;

@@ -29,8 +29,10 @@ impl Encoder for NdjsonEncoder {
         })
     }
 
+    /// Firehose's: the compression's extension (`.gz`, `.snappy`; `.zst` for zstd, which
+    /// Firehose lacks), none when uncompressed.
     fn extension(&self) -> String {
-        format!(".json{}", self.codec.object_suffix())
+        self.codec.object_suffix().to_string()
     }
 
     fn content_type(&self) -> &'static str {

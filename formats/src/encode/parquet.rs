@@ -16,6 +16,7 @@ use parquet::file::properties::WriterProperties;
 
 use super::dictionary::mostly_distinct_columns;
 use super::json_columns;
+use super::normalize::normalize;
 use super::{EncodeError, EncodeOutcome, Encoder, Rejection};
 use crate::record::{Batch, ErrorOutputType};
 use crate::schema::TableSchema;
@@ -48,22 +49,10 @@ pub enum ParquetCompression {
     Gzip(u32),
 }
 
-impl ParquetCompression {
-    fn name(self) -> &'static str {
-        match self {
-            ParquetCompression::None => "",
-            ParquetCompression::Snappy => ".snappy",
-            ParquetCompression::Zstd(_) => ".zstd",
-            ParquetCompression::Gzip(_) => ".gz",
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct ParquetEncoder {
     schema: SchemaSource,
     properties: WriterProperties,
-    compression: ParquetCompression,
     row_group_bytes: usize,
 }
 
@@ -90,7 +79,6 @@ impl ParquetEncoder {
         Ok(ParquetEncoder {
             schema,
             properties,
-            compression,
             row_group_bytes,
         })
     }
@@ -169,9 +157,7 @@ impl Encoder for ParquetEncoder {
             fast_path = fast.is_some();
             match fast {
                 Some(rows) => decoded.push(rows),
-                None => {
-                    decode_isolating(&schema, batch, start, end, decoded, &mut outcome.rejected)
-                }
+                None => decode_fallback(&schema, batch, start, end, decoded, &mut outcome.rejected),
             }
         };
         // Decode until the first rows appear: they decide the writer's dictionary columns.
@@ -203,8 +189,9 @@ impl Encoder for ParquetEncoder {
         Ok(outcome)
     }
 
+    /// Firehose's `.parquet`, whatever the page compression.
     fn extension(&self) -> String {
-        format!("{}.parquet", self.compression.name())
+        ".parquet".to_string()
     }
 
     fn content_type(&self) -> &'static str {
@@ -231,11 +218,42 @@ pub fn schema_rejections(schema: &TableSchema, batch: &Batch) -> Vec<Rejection> 
     for start in (0..batch.len()).step_by(DECODE_CHUNK_ROWS) {
         let end = (start + DECODE_CHUNK_ROWS).min(batch.len());
         if json_columns::decode_sized(&schema, batch, start, end, &mut sizes).is_none() {
-            decode_isolating(&schema, batch, start, end, &mut decoded, &mut rejected);
+            decode_fallback(&schema, batch, start, end, &mut decoded, &mut rejected);
             decoded.clear();
         }
     }
     rejected
+}
+
+/// Decodes records `start..end` of `batch` when the fast path gave up on them: the value rules
+/// first ([`normalize`]), then arrow-json, isolating the records it refuses.
+fn decode_fallback(
+    schema: &SchemaRef,
+    batch: &Batch,
+    start: usize,
+    end: usize,
+    decoded: &mut Vec<RecordBatch>,
+    rejected: &mut Vec<Rejection>,
+) {
+    let (normal, indices, refused) = normalize(schema, batch, start, end);
+    let before = rejected.len();
+    rejected.extend(refused);
+    if !normal.is_empty() {
+        let mut refused_by_arrow = Vec::new();
+        decode_isolating(
+            schema,
+            &normal,
+            0,
+            normal.len(),
+            decoded,
+            &mut refused_by_arrow,
+        );
+        rejected.extend(refused_by_arrow.into_iter().map(|mut r| {
+            r.index = indices[r.index];
+            r
+        }));
+    }
+    rejected[before..].sort_by_key(|r| r.index);
 }
 
 /// Decodes records `start..end` of `batch`; when a range fails, splits it in halves until
@@ -418,7 +436,7 @@ mod tests {
             .collect();
         assert_eq!(columns, ["a:bigint", "b:string", "c:boolean"]);
         assert_eq!(read_back(out)[0].num_columns(), 3);
-        assert_eq!(encoder.extension(), ".snappy.parquet");
+        assert_eq!(encoder.extension(), ".parquet");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use spillway_formats::decode::{parse_time_text, FieldPath};
 use spillway_formats::record::RecordMeta;
+use spillway_formats::value::timestamp_millis_from_number;
 use thiserror::Error;
 
 /// DynamoDB's item size limit.
@@ -107,12 +108,7 @@ impl ItemMapping {
             let millis = match ttl.field.extract(&record) {
                 Some(Value::String(text)) => parse_time_text(text).ok_or_else(bad)?,
                 Some(Value::Number(n)) => {
-                    let n = n.as_f64().ok_or_else(bad)?;
-                    if n.abs() < 1e11 {
-                        (n * 1000.0) as i64
-                    } else {
-                        n as i64
-                    }
+                    timestamp_millis_from_number(&n.to_string()).map_err(|_| bad())?
                 }
                 _ => return Err(bad()),
             };
