@@ -225,7 +225,7 @@ impl Batch {
 pub enum ErrorOutputType {
     ProcessingFailed,
     FormatConversionFailed,
-    ElasticsearchFailed,
+    OpenSearchFailed,
     DynamodbFailed,
     S3Failed,
 }
@@ -235,7 +235,8 @@ impl ErrorOutputType {
         match self {
             ErrorOutputType::ProcessingFailed => "processing-failed",
             ErrorOutputType::FormatConversionFailed => "format-conversion-failed",
-            ErrorOutputType::ElasticsearchFailed => "elasticsearch-failed",
+            // Today's Firehose name; it was `elasticsearch-failed` (redrive reads both).
+            ErrorOutputType::OpenSearchFailed => "AmazonOpenSearchService-failed",
             ErrorOutputType::DynamodbFailed => "dynamodb-failed",
             ErrorOutputType::S3Failed => "s3-failed",
         }

@@ -51,7 +51,14 @@ impl SourceBackup {
         let body = gz
             .finish()
             .map_err(|e| SinkError::permanent("Backup.Gzip", e.to_string()))?;
-        let key = new_object_key(&prefix, &self.stream, batch.first_arrival_ms, ".json.gz");
+        let zone = self.prefix.zone();
+        let key = new_object_key(
+            &prefix,
+            &self.stream,
+            batch.first_arrival_ms,
+            ".json.gz",
+            zone,
+        );
         let options = PutOptions {
             content_type: "application/x-ndjson",
             content_encoding: Some("gzip"),

@@ -42,10 +42,35 @@ pub struct TableDefinition {
     pub location: String,
 }
 
+/// A Hive identifier in backticks, a backtick in it doubled.
+fn quote_identifier(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A Hive string literal in single quotes, with backslash escapes (Hive's DDL grammar).
+fn quote_string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
 impl TableDefinition {
+    /// The data columns, without any that is also a partition column: a table cannot list a
+    /// name twice (Athena refuses it), and the partition's value is the record's value (a
+    /// partition key from a record field), so readers lose nothing.
+    pub fn data_columns(&self) -> Vec<&ColumnSpec> {
+        let partitions: Vec<String> = self
+            .partition_columns
+            .iter()
+            .map(|p| p.to_lowercase())
+            .collect();
+        self.columns
+            .iter()
+            .filter(|c| !partitions.contains(&c.name.to_lowercase()))
+            .collect()
+    }
+
     fn storage_descriptor(&self, location: &str) -> Value {
         let columns: Vec<Value> = self
-            .columns
+            .data_columns()
             .iter()
             .map(|c| json!({"Name": c.name.to_lowercase(), "Type": c.hive_type}))
             .collect();
@@ -92,30 +117,37 @@ impl TableDefinition {
         })
     }
 
-    /// Athena `CREATE EXTERNAL TABLE` for this table.
+    /// Athena `CREATE EXTERNAL TABLE` for this table: identifiers in backticks, strings in
+    /// quotes, each escaped, so any column name (a reserved word, a quote, a backtick) works.
     pub fn create_table_ddl(&self) -> String {
         let columns: Vec<String> = self
-            .columns
+            .data_columns()
             .iter()
-            .map(|c| format!("  `{}` {}", c.name.to_lowercase(), c.hive_type))
+            .map(|c| {
+                format!(
+                    "  {} {}",
+                    quote_identifier(&c.name.to_lowercase()),
+                    c.hive_type
+                )
+            })
             .collect();
         let mut ddl = format!(
-            "CREATE EXTERNAL TABLE IF NOT EXISTS `{}`.`{}` (\n{}\n)\n",
-            self.database,
-            self.table,
+            "CREATE EXTERNAL TABLE IF NOT EXISTS {}.{} (\n{}\n)\n",
+            quote_identifier(&self.database),
+            quote_identifier(&self.table),
             columns.join(",\n")
         );
         if !self.partition_columns.is_empty() {
             let keys: Vec<String> = self
                 .partition_columns
                 .iter()
-                .map(|k| format!("`{k}` string"))
+                .map(|k| format!("{} string", quote_identifier(k)))
                 .collect();
             ddl.push_str(&format!("PARTITIONED BY ({})\n", keys.join(", ")));
         }
         ddl.push_str(&format!(
-            "STORED AS PARQUET\nLOCATION '{}'\nTBLPROPERTIES ('classification'='parquet');\n",
-            self.location
+            "STORED AS PARQUET\nLOCATION {}\nTBLPROPERTIES ('classification'='parquet');\n",
+            quote_string(&self.location)
         ));
         ddl
     }
@@ -126,13 +158,14 @@ impl TableDefinition {
             .partition_columns
             .iter()
             .zip(values)
-            .map(|(k, v)| format!("`{k}` = '{}'", v.replace('\'', "''")))
+            .map(|(k, v)| format!("{} = {}", quote_identifier(k), quote_string(v)))
             .collect();
         format!(
-            "ALTER TABLE `{}`.`{}` ADD IF NOT EXISTS PARTITION ({}) LOCATION '{location}';\n",
-            self.database,
-            self.table,
-            spec.join(", ")
+            "ALTER TABLE {}.{} ADD IF NOT EXISTS PARTITION ({}) LOCATION {};\n",
+            quote_identifier(&self.database),
+            quote_identifier(&self.table),
+            spec.join(", "),
+            quote_string(location)
         )
     }
 }
@@ -175,6 +208,40 @@ mod tests {
             "s3://b/events/dt=2024-05-01/hour=00/",
         );
         assert_eq!(p["Values"][0], "2024-05-01");
+    }
+
+    #[test]
+    fn odd_names_are_quoted_and_a_partition_key_is_not_listed_twice() {
+        let col = |name: &str, t: &str| ColumnSpec {
+            name: name.into(),
+            hive_type: t.into(),
+        };
+        let table = TableDefinition {
+            database: "db".into(),
+            table: "t".into(),
+            columns: vec![
+                col("we`ird", "string"),
+                col("it's", "bigint"),
+                col("select", "string"),
+                col("Country", "string"),
+            ],
+            partition_columns: vec!["country".into()],
+            location: "/data/o'brien\\lake/".into(),
+        };
+        let ddl = table.create_table_ddl();
+        assert!(
+            ddl.contains("  `we``ird` string,\n  `it's` bigint,\n  `select` string\n)"),
+            "{ddl}"
+        );
+        assert!(ddl.contains("PARTITIONED BY (`country` string)"), "{ddl}");
+        assert_eq!(ddl.matches("country").count(), 1, "{ddl}");
+        assert!(ddl.contains("LOCATION '/data/o\\'brien\\\\lake/'"), "{ddl}");
+        let columns = table.table_json()["StorageDescriptor"]["Columns"].clone();
+        assert_eq!(columns.as_array().unwrap().len(), 3);
+        assert_eq!(
+            table.add_partition_ddl(&["O'Neil".into()], "/x/"),
+            "ALTER TABLE `db`.`t` ADD IF NOT EXISTS PARTITION (`country` = 'O\\'Neil') LOCATION '/x/';\n"
+        );
     }
 
     #[test]

@@ -89,6 +89,12 @@ impl Circuit {
         }
     }
 
+    /// Whether the circuit is open (the destination keeps failing; deliveries wait).
+    pub fn is_open(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.open_until.is_some()
+    }
+
     /// The destination answered: accepted the request (whatever it said about single
     /// records) or refused it for good (a permanent error is an answer too).
     pub fn success(&self) {

@@ -9,18 +9,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use spillway_formats::prefix::{PrefixContext, PrefixTemplate};
-use spillway_formats::record::FailedRecord;
+use spillway_formats::record::{ErrorOutputType, FailedRecord};
 
 use crate::naming::new_object_key;
 use crate::sink::SinkError;
 use crate::store::{ObjectStore, PutOptions};
 
-/// Firehose's error-record document.
+/// Firehose's error-record document, as read and written (the field names on the wire
+/// depend on the kind of failure: see [`WireErrorRecord`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "WireErrorRecord", into = "WireErrorRecord")]
 pub struct ErrorRecord {
     pub attempts_made: u32,
     /// When the record arrived, ms since the epoch.
@@ -32,17 +33,124 @@ pub struct ErrorRecord {
     /// The original record bytes, base64.
     pub raw_data: String,
     pub sequence_number: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sub_sequence_number: Option<u32>,
-    /// The shard (or input file) the record came from.
+    /// The shard (or input file) the record came from (ours; Firehose has no such field).
     pub shard_id: String,
+    /// Format-conversion failures: the table the record was converted for.
+    pub data_catalog_table: Option<DataCatalogTable>,
     /// Destination fields (`esDocumentId`, `esIndexName`, …).
-    #[serde(flatten)]
     pub destination: BTreeMap<String, String>,
 }
 
+/// The `dataCatalogTable` of a format-conversion error record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataCatalogTable {
+    pub catalog_id: Option<String>,
+    pub database_name: Option<String>,
+    pub table_name: Option<String>,
+    pub region: Option<String>,
+    pub version_id: Option<String>,
+    pub catalog_arn: Option<String>,
+}
+
+/// An error record as Firehose spells it: `lastErrorCode`/`lastErrorMessage` with
+/// `subSequenceNumber` and `dataCatalogTable` for a format-conversion failure, `errorCode`/
+/// `errorMessage` for processing and delivery failures. Reading takes any of them (and the
+/// `ErrorCode`/`ErrorMessage` of the current guide's schema), so every dead letter stays
+/// redrivable whichever Spillway version or Firehose wrote it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireErrorRecord {
+    attempts_made: u32,
+    arrival_timestamp: i64,
+    #[serde(default, alias = "ErrorCode", skip_serializing_if = "Option::is_none")]
+    error_code: Option<String>,
+    #[serde(
+        default,
+        alias = "ErrorMessage",
+        skip_serializing_if = "Option::is_none"
+    )]
+    error_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error_message: Option<String>,
+    attempt_ending_timestamp: i64,
+    raw_data: String,
+    #[serde(default)]
+    sequence_number: String,
+    /// Written for format-conversion failures always (null without one), else when present.
+    #[serde(default, skip_serializing_if = "SubSequence::skip")]
+    sub_sequence_number: SubSequence,
+    #[serde(default)]
+    shard_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_catalog_table: Option<DataCatalogTable>,
+    #[serde(flatten)]
+    destination: BTreeMap<String, serde_json::Value>,
+}
+
+/// A sub-sequence number, and whether it is written when absent.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(transparent)]
+struct SubSequence(Option<u32>, #[serde(skip)] bool);
+
+impl SubSequence {
+    fn skip(&self) -> bool {
+        self.0.is_none() && !self.1
+    }
+}
+
+impl From<WireErrorRecord> for ErrorRecord {
+    fn from(w: WireErrorRecord) -> Self {
+        ErrorRecord {
+            attempts_made: w.attempts_made,
+            arrival_timestamp: w.arrival_timestamp,
+            error_code: w.last_error_code.or(w.error_code).unwrap_or_default(),
+            error_message: w.last_error_message.or(w.error_message).unwrap_or_default(),
+            attempt_ending_timestamp: w.attempt_ending_timestamp,
+            raw_data: w.raw_data,
+            sequence_number: w.sequence_number,
+            sub_sequence_number: w.sub_sequence_number.0,
+            shard_id: w.shard_id,
+            data_catalog_table: w.data_catalog_table,
+            destination: (w.destination.into_iter())
+                .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string())))
+                .collect(),
+        }
+    }
+}
+
+impl From<ErrorRecord> for WireErrorRecord {
+    fn from(r: ErrorRecord) -> Self {
+        let conversion = r.data_catalog_table.is_some();
+        let (code, message) = (Some(r.error_code), Some(r.error_message));
+        WireErrorRecord {
+            attempts_made: r.attempts_made,
+            arrival_timestamp: r.arrival_timestamp,
+            error_code: if conversion { None } else { code.clone() },
+            error_message: if conversion { None } else { message.clone() },
+            last_error_code: if conversion { code } else { None },
+            last_error_message: if conversion { message } else { None },
+            attempt_ending_timestamp: r.attempt_ending_timestamp,
+            raw_data: r.raw_data,
+            sequence_number: r.sequence_number,
+            sub_sequence_number: SubSequence(r.sub_sequence_number, conversion),
+            shard_id: r.shard_id,
+            data_catalog_table: r.data_catalog_table,
+            destination: (r.destination.into_iter())
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+        }
+    }
+}
+
 impl ErrorRecord {
-    pub fn from_failed(record: &FailedRecord, ending_ms: i64) -> Self {
+    /// The error record of `record`, whose last attempt ended at `ending_ms`; `table` is the
+    /// catalog table a format-conversion failure names.
+    pub fn from_failed(record: &FailedRecord, ending_ms: i64, table: &DataCatalogTable) -> Self {
+        let conversion = record.error_type == ErrorOutputType::FormatConversionFailed;
         ErrorRecord {
             // A redriven record counts the attempts of the runs before this one too.
             attempts_made: record.attempts_made + record.meta.prior_attempts,
@@ -54,6 +162,7 @@ impl ErrorRecord {
             sequence_number: record.meta.sequence_text(),
             sub_sequence_number: record.meta.sub_sequence,
             shard_id: record.meta.shard.to_string(),
+            data_catalog_table: conversion.then(|| table.clone()),
             destination: record
                 .destination_fields
                 .iter()
@@ -81,6 +190,8 @@ pub struct ObjectDeadLetter {
     store: Arc<dyn ObjectStore>,
     prefix: PrefixTemplate,
     stream: String,
+    /// Named in format-conversion error records.
+    table: DataCatalogTable,
 }
 
 impl ObjectDeadLetter {
@@ -89,29 +200,31 @@ impl ObjectDeadLetter {
             store,
             prefix,
             stream,
+            table: DataCatalogTable::default(),
         }
+    }
+
+    /// The same dead letter, naming `table` in format-conversion error records.
+    pub fn with_table(mut self, table: DataCatalogTable) -> Self {
+        self.table = table;
+        self
     }
 }
 
 #[async_trait]
 impl DeadLetter for ObjectDeadLetter {
+    /// One object per error-output type, its prefix (and name) timestamped, as Firehose does,
+    /// with the arrival time of its oldest record.
     async fn write(&self, records: &[FailedRecord]) -> Result<Vec<String>, SinkError> {
-        let now = Utc::now();
-        let mut objects: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let now = Utc::now().timestamp_millis();
+        let mut by_type: BTreeMap<&'static str, (i64, Vec<u8>)> = BTreeMap::new();
         for record in records {
-            let ctx = PrefixContext {
-                timestamp: now,
-                partition_keys: &[],
-                error_output_type: Some(record.error_type.as_str()),
-            };
-            let prefix = self
-                .prefix
-                .evaluate(&ctx)
-                .map_err(|e| SinkError::permanent("DeadLetter.Prefix", e.to_string()))?;
-            let line =
-                serde_json::to_vec(&ErrorRecord::from_failed(record, now.timestamp_millis()))
-                    .map_err(|e| SinkError::permanent("DeadLetter.Json", e.to_string()))?;
-            let body = objects.entry(prefix).or_default();
+            let line = serde_json::to_vec(&ErrorRecord::from_failed(record, now, &self.table))
+                .map_err(|e| SinkError::permanent("DeadLetter.Json", e.to_string()))?;
+            let (oldest, body) = by_type
+                .entry(record.error_type.as_str())
+                .or_insert((i64::MAX, Vec::new()));
+            *oldest = (*oldest).min(record.meta.arrival_ms);
             body.extend_from_slice(&line);
             body.push(b'\n');
         }
@@ -121,8 +234,18 @@ impl DeadLetter for ObjectDeadLetter {
             ..PutOptions::default()
         };
         let mut written = Vec::new();
-        for (prefix, body) in objects {
-            let key = new_object_key(&prefix, &self.stream, now.timestamp_millis(), ".json");
+        for (error_type, (oldest, body)) in by_type {
+            let ctx = PrefixContext {
+                timestamp: DateTime::<Utc>::from_timestamp_millis(oldest).unwrap_or_default(),
+                partition_keys: &[],
+                error_output_type: Some(error_type),
+            };
+            let prefix = self
+                .prefix
+                .evaluate(&ctx)
+                .map_err(|e| SinkError::permanent("DeadLetter.Prefix", e.to_string()))?;
+            let zone = self.prefix.zone();
+            let key = new_object_key(&prefix, &self.stream, oldest, ".json", zone);
             self.store.put(&key, body, &options).await?;
             written.push(key);
         }
@@ -145,7 +268,7 @@ pub async fn write_durably(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spillway_formats::record::{ErrorOutputType, RecordMeta};
+    use spillway_formats::record::RecordMeta;
 
     #[tokio::test]
     async fn writes_firehose_error_records_under_the_error_output_type() {
@@ -187,5 +310,57 @@ mod tests {
         assert_eq!(doc["esIndexName"], "idx");
         let parsed: ErrorRecord = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(parsed.raw_bytes().unwrap(), b"{not json");
+    }
+
+    fn failed(error_type: ErrorOutputType) -> FailedRecord {
+        FailedRecord {
+            data: bytes::Bytes::from_static(b"{\"n\":1.5}"),
+            meta: RecordMeta::at(Arc::from("f"), 9, 1_000),
+            error_type,
+            error_code: "Format.SchemaMismatch".into(),
+            error_message: "does not fit".into(),
+            attempts_made: 1,
+            destination_fields: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_kind_of_error_record_uses_firehoses_field_names() {
+        let table = DataCatalogTable {
+            database_name: Some("db".into()),
+            table_name: Some("events".into()),
+            version_id: Some("LATEST".into()),
+            ..DataCatalogTable::default()
+        };
+        let conversion = ErrorRecord::from_failed(
+            &failed(ErrorOutputType::FormatConversionFailed),
+            2_000,
+            &table,
+        );
+        let doc = serde_json::to_value(&conversion).unwrap();
+        assert_eq!(doc["lastErrorCode"], "Format.SchemaMismatch");
+        assert_eq!(doc["lastErrorMessage"], "does not fit");
+        assert!(doc.get("errorCode").is_none() && doc.get("errorMessage").is_none());
+        assert!(doc["subSequenceNumber"].is_null(), "written, null: {doc}");
+        assert_eq!(doc["dataCatalogTable"]["databaseName"], "db");
+        assert_eq!(doc["dataCatalogTable"]["versionId"], "LATEST");
+        let back: ErrorRecord = serde_json::from_value(doc).unwrap();
+        assert_eq!(back, conversion);
+
+        let processing =
+            ErrorRecord::from_failed(&failed(ErrorOutputType::ProcessingFailed), 2_000, &table);
+        let doc = serde_json::to_value(&processing).unwrap();
+        assert_eq!(doc["errorCode"], "Format.SchemaMismatch");
+        assert!(doc.get("lastErrorCode").is_none() && doc.get("dataCatalogTable").is_none());
+        assert!(doc.get("subSequenceNumber").is_none());
+
+        // The current guide's capitalised names are read too.
+        let guide = r#"{"attemptsMade":2,"arrivalTimestamp":1,"ErrorCode":"X","ErrorMessage":"m","attemptEndingTimestamp":3,"rawData":"e30=","sequenceNumber":"7","subSequenceNumber":0,"dataCatalogTable":{"databaseName":"d"}}"#;
+        let read: ErrorRecord = serde_json::from_str(guide).unwrap();
+        assert_eq!(
+            (read.error_code.as_str(), read.error_message.as_str()),
+            ("X", "m")
+        );
+        assert_eq!(read.sub_sequence_number, Some(0));
     }
 }

@@ -2,18 +2,35 @@
 //! `<stream>-<version>-<yyyy>-<MM>-<dd>-<HH>-<mm>-<ss>-<id><extension>`.
 
 use chrono::{DateTime, Utc};
+use spillway_formats::prefix::pattern::Zone;
 use spillway_formats::record::Segment;
 
 /// Firehose's delivery-stream version; Spillway writes 1.
 pub const STREAM_VERSION: u32 = 1;
 
-/// The file name of an object: `time_ms` is the batch's first arrival, `id` unique per object.
-pub fn object_name(stream: &str, time_ms: i64, id: &str, extension: &str) -> String {
+/// How a destination names its objects: after the stream, with the encoder's extension or
+/// the configured one (Firehose's `FileExtension`), the time in the configured zone
+/// (Firehose's `CustomTimeZone`, which applies to the prefix and the name alike).
+#[derive(Clone, Debug, Default)]
+pub struct ObjectNaming {
+    pub stream: String,
+    /// Replaces the format's own extension when set, e.g. `.json`.
+    pub extension: Option<String>,
+    pub zone: Zone,
+}
+
+/// The file name of an object: `time_ms` is the batch's first arrival, `id` unique per object,
+/// the time written in `zone`.
+pub fn object_name(stream: &str, time_ms: i64, id: &str, extension: &str, zone: &Zone) -> String {
     let time = DateTime::<Utc>::from_timestamp_millis(time_ms).unwrap_or_default();
-    format!(
-        "{stream}-{STREAM_VERSION}-{}-{id}{extension}",
-        time.format("%Y-%m-%d-%H-%M-%S")
-    )
+    let stamp = match zone {
+        Zone::Utc => time.format("%Y-%m-%d-%H-%M-%S").to_string(),
+        Zone::Region(tz) => time
+            .with_timezone(tz)
+            .format("%Y-%m-%d-%H-%M-%S")
+            .to_string(),
+    };
+    format!("{stream}-{STREAM_VERSION}-{stamp}-{id}{extension}")
 }
 
 /// A fresh random object id (a UUID v4, as Firehose uses).
@@ -31,22 +48,18 @@ pub fn segment_object_id(segment: &Segment, evaluated_prefix: &str) -> String {
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes()).to_string()
 }
 
-/// The full key of a new object: the evaluated prefix (its `!{firehose:random-string}`
+/// The full key of a new object: the evaluated prefix (each `!{firehose:random-string}`
 /// filled in) followed by a fresh object name.
 pub fn new_object_key(
     evaluated_prefix: &str,
     stream: &str,
     time_ms: i64,
     extension: &str,
+    zone: &Zone,
 ) -> String {
-    let prefix = spillway_formats::prefix::fill_random_string(
-        evaluated_prefix,
-        &spillway_formats::prefix::random_string(),
-    );
-    format!(
-        "{prefix}{}",
-        object_name(stream, time_ms, &random_object_id(), extension)
-    )
+    let prefix = spillway_formats::prefix::fill_random_strings(evaluated_prefix);
+    let name = object_name(stream, time_ms, &random_object_id(), extension, zone);
+    format!("{prefix}{name}")
 }
 
 #[cfg(test)]
@@ -56,8 +69,13 @@ mod tests {
     #[test]
     fn names_follow_firehose_shape() {
         assert_eq!(
-            object_name("clicks", 1_714_521_601_500, "abc", ".snappy.parquet"),
-            "clicks-1-2024-05-01-00-00-01-abc.snappy.parquet"
+            object_name("clicks", 1_714_521_601_500, "abc", ".parquet", &Zone::Utc),
+            "clicks-1-2024-05-01-00-00-01-abc.parquet"
+        );
+        let tokyo: Zone = "Asia/Tokyo".parse().unwrap();
+        assert_eq!(
+            object_name("clicks", 1_714_521_601_500, "abc", "", &tokyo),
+            "clicks-1-2024-05-01-09-00-01-abc"
         );
     }
 

@@ -112,9 +112,12 @@ impl ReadBackSource {
                 ReadBack::Redrive(redrive) => {
                     key.ends_with(".json")
                         && (redrive.error_types.is_empty()
-                            || key
-                                .split('/')
-                                .any(|segment| redrive.error_types.iter().any(|t| t == segment)))
+                            || key.split('/').any(|segment| {
+                                redrive
+                                    .error_types
+                                    .iter()
+                                    .any(|t| same_error_type(t, segment))
+                            }))
                 }
                 ReadBack::Replay(replay) => {
                     key.ends_with(".json.gz")
@@ -231,6 +234,13 @@ impl ReadBackSource {
     }
 }
 
+/// Whether an `--error-type` names a folder: itself, or OpenSearch's under either name
+/// (`AmazonOpenSearchService-failed` today, `elasticsearch-failed` before).
+fn same_error_type(asked: &str, folder: &str) -> bool {
+    const OPENSEARCH: [&str; 2] = ["AmazonOpenSearchService-failed", "elasticsearch-failed"];
+    asked == folder || (OPENSEARCH.contains(&asked) && OPENSEARCH.contains(&folder))
+}
+
 /// The time in a Firehose object name (`<stream>-<version>-yyyy-MM-dd-HH-mm-ss-<id><ext>`),
 /// in ms since the epoch; `None` for a name of another shape.
 fn object_time_ms(key: &str) -> Option<i64> {
@@ -263,6 +273,7 @@ mod tests {
             sequence_number: "42".into(),
             sub_sequence_number: None,
             shard_id: "events.ndjson".into(),
+            data_catalog_table: None,
             destination: Default::default(),
         };
         serde_json::to_string(&record).unwrap()

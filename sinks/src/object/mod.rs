@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use spillway_formats::encode::{EncodeError, EncodeOutcome, Encoder};
-use spillway_formats::prefix::{fill_random_string, random_string};
+use spillway_formats::prefix::fill_random_strings;
 use spillway_formats::record::{Batch, ErrorOutputType};
 
 use crate::catalog::Catalog;
-use crate::naming::{object_name, random_object_id, segment_object_id};
+use crate::naming::{object_name, random_object_id, segment_object_id, ObjectNaming};
 use crate::sink::{Delivery, ErrorClass, FailedItem, Sink, SinkError};
 use crate::store::{from_io, ObjectStore, PutOptions, ALREADY_EXISTS};
 
@@ -24,7 +24,7 @@ pub struct ObjectSink {
 /// The blocking half: encodes, publishes and registers objects (run on the blocking pool).
 struct ObjectSinkInner {
     store: Arc<dyn ObjectStore>,
-    stream_name: String,
+    naming: ObjectNaming,
     encoder: Arc<dyn Encoder>,
     catalog: Option<Arc<dyn Catalog>>,
 }
@@ -39,13 +39,13 @@ struct Written {
 impl ObjectSink {
     pub fn new(
         store: Arc<dyn ObjectStore>,
-        stream_name: String,
+        naming: ObjectNaming,
         encoder: Arc<dyn Encoder>,
         catalog: Option<Arc<dyn Catalog>>,
     ) -> Self {
         let inner = ObjectSinkInner {
             store,
-            stream_name,
+            naming,
             encoder,
             catalog,
         };
@@ -57,7 +57,7 @@ impl ObjectSink {
 
 impl ObjectSinkInner {
     fn write_object(&self, batch: &Batch) -> Result<Written, Result<SinkError, EncodeError>> {
-        let prefix = fill_random_string(batch.key.prefix(), &random_string());
+        let prefix = fill_random_strings(batch.key.prefix());
         if prefix.chars().count() > MAX_PREFIX_CHARS {
             return Err(Ok(SinkError::permanent(
                 "Prefix.TooLong",
@@ -73,11 +73,10 @@ impl ObjectSinkInner {
             ),
             None => (batch.first_arrival_ms, random_object_id()),
         };
-        let extension = self.encoder.extension();
-        let key = format!(
-            "{prefix}{}",
-            object_name(&self.stream_name, time_ms, &id, &extension)
-        );
+        let naming = &self.naming;
+        let extension = (naming.extension.clone()).unwrap_or_else(|| self.encoder.extension());
+        let name = object_name(&naming.stream, time_ms, &id, &extension, &naming.zone);
+        let key = format!("{prefix}{name}");
         let options = PutOptions {
             content_type: self.encoder.content_type(),
             content_encoding: self.encoder.content_encoding(),

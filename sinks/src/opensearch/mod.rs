@@ -2,7 +2,7 @@
 //! request per ≤ `bulk_bytes` and ≤ `bulk_documents`; the batch key is the index name (with
 //! Firehose's rotation suffix already evaluated by the partitioner). Only the items that
 //! failed retryably are retried (the retry policy re-sends just those); 4xx items go to the
-//! dead letter at once as `elasticsearch-failed`, with `esDocumentId` and `esIndexName`.
+//! dead letter at once as `AmazonOpenSearchService-failed`, with `esDocumentId` and `esIndexName`.
 //! Deterministic `auto` ids (from shard, sequence and sub-sequence) make a redelivery
 //! overwrite instead of duplicate.
 //!
@@ -305,7 +305,7 @@ fn item_failure(
     FailedItem {
         index,
         class,
-        error_type: ErrorOutputType::ElasticsearchFailed,
+        error_type: ErrorOutputType::OpenSearchFailed,
         code: code.to_string(),
         message,
         attempts: 1,
@@ -320,7 +320,7 @@ impl Sink for OpenSearchSink {
     }
 
     fn error_output_type(&self) -> ErrorOutputType {
-        ErrorOutputType::ElasticsearchFailed
+        ErrorOutputType::OpenSearchFailed
     }
 
     async fn deliver(&self, batch: Arc<Batch>) -> Result<Delivery, SinkError> {

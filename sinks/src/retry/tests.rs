@@ -68,7 +68,7 @@ impl Sink for ScriptedSink {
                 .map(|(index, class)| FailedItem {
                     index,
                     class,
-                    error_type: ErrorOutputType::ElasticsearchFailed,
+                    error_type: ErrorOutputType::OpenSearchFailed,
                     code: format!("{class:?}"),
                     message: "scripted".into(),
                     attempts: 0,
