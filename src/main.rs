@@ -26,6 +26,7 @@ struct Cli {
 enum Command {
     /// Run a delivery stream until its input ends (or SIGINT/SIGTERM).
     Run {
+        /// The delivery stream's config file (TOML).
         #[arg(long, short)]
         config: PathBuf,
         /// Serve Prometheus metrics here (e.g. 127.0.0.1:9108); off by default.
@@ -34,8 +35,10 @@ enum Command {
     },
     /// Run as a service: metrics on (default 0.0.0.0:9108), keep running until a signal.
     Serve {
+        /// The delivery stream's config file (TOML).
         #[arg(long, short)]
         config: PathBuf,
+        /// Serve Prometheus metrics, /healthz and /readyz here; default 0.0.0.0:9108.
         #[arg(long)]
         metrics_listen: Option<std::net::SocketAddr>,
     },
@@ -43,6 +46,7 @@ enum Command {
     /// dead letter is read; records that fail again are dead-lettered with attemptsMade added
     /// up). The dead-letter objects read are kept.
     Redrive {
+        /// The delivery stream's config file (TOML): its dead letter is read.
         #[arg(long, short)]
         config: PathBuf,
         /// Only these error-output types (e.g. `s3-failed`); repeatable. Default: all.
@@ -62,6 +66,7 @@ enum Command {
     /// Send the raw source-record backup through the destination again (the config's own
     /// backup, or --from): rebuild a destination, or fill a new one, without the stream.
     Replay {
+        /// The delivery stream's config file (TOML): its destination receives the records.
         #[arg(long, short)]
         config: PathBuf,
         /// A folder or s3://bucket/prefix holding backup objects (`*.json.gz`); default: the
@@ -77,6 +82,7 @@ enum Command {
     },
     /// Load and validate a config without running it; print every problem.
     Validate {
+        /// The delivery stream's config file (TOML).
         #[arg(long, short)]
         config: PathBuf,
     },

@@ -1,32 +1,135 @@
-//! Metrics named after Firehose's (`IncomingRecords`, `IncomingBytes`,
-//! `DeliveryTo<Destination>.Records`, `DataFreshness`, …), kept as atomics and rendered in the
-//! Prometheus text format (dots become underscores), served on `/metrics` with `/healthz`.
-//! Every metric name is a constant here.
+//! Metrics, the Prometheus way, with Firehose's names recognisable: snake_case, `_total` on
+//! counters, base units (seconds, bytes), a `# HELP` and a `# TYPE` line each, labels for the
+//! stream, the destination (delivery metrics) and the shard (Kinesis). Kept as atomics and
+//! served with axum on `/metrics`, beside `/healthz` (the process answers) and `/readyz` (not
+//! stopping, and the destination's circuit is closed). Every metric name is a constant here,
+//! and [`FIREHOSE_NAMES`] maps each to the Firehose (CloudWatch) metric it stands for.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
 use spillway_sinks::retry::RetryStats;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-pub const INCOMING_RECORDS: &str = "IncomingRecords";
-pub const INCOMING_BYTES: &str = "IncomingBytes";
-pub const DELIVERY_RECORDS: &str = "Records";
-pub const DELIVERY_BYTES: &str = "Bytes";
-pub const DELIVERY_OBJECTS: &str = "Objects";
-pub const DELIVERY_DATA_FRESHNESS: &str = "DataFreshness";
-pub const DELIVERY_ATTEMPTS: &str = "Attempts";
-pub const DELIVERY_RETRIES: &str = "Retries";
-pub const DELIVERY_GIVE_UPS: &str = "GiveUps";
-/// Times the destination's circuit opened (it keeps failing; deliveries wait).
-pub const DELIVERY_CIRCUIT_OPENS: &str = "CircuitOpens";
-pub const DEAD_LETTER_RECORDS: &str = "DeadLetter_Records";
-pub const BUFFERED_BYTES: &str = "BufferedBytes";
-pub const OPEN_PARTITIONS: &str = "OpenPartitions";
-pub const KINESIS_MILLIS_BEHIND_LATEST: &str = "KinesisMillisBehindLatest";
+pub const INCOMING_RECORDS: &str = "spillway_incoming_records_total";
+pub const INCOMING_BYTES: &str = "spillway_incoming_bytes_total";
+pub const DELIVERED_RECORDS: &str = "spillway_delivered_records_total";
+pub const DELIVERED_BYTES: &str = "spillway_delivered_bytes_total";
+pub const DELIVERED_OBJECTS: &str = "spillway_delivered_objects_total";
+pub const DATA_FRESHNESS: &str = "spillway_data_freshness_seconds";
+pub const DELIVERY_ATTEMPTS: &str = "spillway_delivery_attempts_total";
+pub const DELIVERY_RETRIES: &str = "spillway_delivery_retries_total";
+pub const DELIVERY_GIVE_UPS: &str = "spillway_delivery_give_ups_total";
+pub const CIRCUIT_OPENS: &str = "spillway_circuit_opens_total";
+pub const DEAD_LETTERED_RECORDS: &str = "spillway_dead_lettered_records_total";
+pub const BUFFERED_BYTES: &str = "spillway_buffered_bytes";
+pub const OPEN_PARTITIONS: &str = "spillway_open_partitions";
+pub const KINESIS_BEHIND_LATEST: &str = "spillway_kinesis_behind_latest_seconds";
+pub const KINESIS_BEHIND_LATEST_MAX: &str = "spillway_kinesis_behind_latest_max_seconds";
+pub const UP: &str = "spillway_up";
+
+/// Each metric, the Firehose metric it stands for (`-` where Firehose has none), its type and
+/// its help text: what the README's table shows.
+pub const FIREHOSE_NAMES: &[(&str, &str, &str, &str)] = &[
+    (
+        INCOMING_RECORDS,
+        "IncomingRecords",
+        "counter",
+        "Records read from the source.",
+    ),
+    (
+        INCOMING_BYTES,
+        "IncomingBytes",
+        "counter",
+        "Bytes of the records read from the source.",
+    ),
+    (
+        DELIVERED_RECORDS,
+        "DeliveryTo<Destination>.Records",
+        "counter",
+        "Records delivered to the destination.",
+    ),
+    (
+        DELIVERED_BYTES,
+        "DeliveryTo<Destination>.Bytes",
+        "counter",
+        "Bytes written to the destination.",
+    ),
+    (
+        DELIVERED_OBJECTS,
+        "-",
+        "counter",
+        "Objects (files) written to the destination.",
+    ),
+    (
+        DATA_FRESHNESS,
+        "DeliveryTo<Destination>.DataFreshness",
+        "gauge",
+        "Age of the oldest record of the last delivered batch, when it was delivered.",
+    ),
+    (
+        DELIVERY_ATTEMPTS,
+        "-",
+        "counter",
+        "Delivery requests made, retries included.",
+    ),
+    (
+        DELIVERY_RETRIES,
+        "-",
+        "counter",
+        "Delivery requests retried.",
+    ),
+    (
+        DELIVERY_GIVE_UPS,
+        "-",
+        "counter",
+        "Batches whose retry budget (retry_duration) ran out.",
+    ),
+    (
+        CIRCUIT_OPENS,
+        "-",
+        "counter",
+        "Times the destination's circuit opened (deliveries wait).",
+    ),
+    (
+        DEAD_LETTERED_RECORDS,
+        "DeliveryTo<Destination>.Failed…",
+        "counter",
+        "Records written to the dead letter.",
+    ),
+    (
+        BUFFERED_BYTES,
+        "-",
+        "gauge",
+        "Incoming bytes in open partition buffers.",
+    ),
+    (
+        OPEN_PARTITIONS,
+        "-",
+        "gauge",
+        "Open partition buffers (Firehose: PartitionCount).",
+    ),
+    (
+        KINESIS_BEHIND_LATEST,
+        "KinesisMillisBehindLatest",
+        "gauge",
+        "How far a shard's reader is behind the tip of the stream.",
+    ),
+    (
+        KINESIS_BEHIND_LATEST_MAX,
+        "KinesisMillisBehindLatest (Maximum)",
+        "gauge",
+        "The largest of the shards' lag: the value to autoscale on.",
+    ),
+    (UP, "-", "gauge", "1 while the process serves metrics."),
+];
 
 /// Counters and gauges of one delivery stream.
 #[derive(Default)]
@@ -43,8 +146,18 @@ pub struct Metrics {
     /// Gauge: age in ms of the oldest record of the last delivered batch, at delivery.
     pub data_freshness_ms: AtomicU64,
     pub retry: Arc<RetryStats>,
-    /// Gauge per Kinesis shard: how far its reader is behind the tip.
+    /// Gauge per Kinesis shard: how far its reader is behind the tip, in ms.
     pub millis_behind: std::sync::Mutex<std::collections::BTreeMap<String, i64>>,
+    /// Set once a shutdown began: `/readyz` answers 503 from then on.
+    pub stopping: AtomicBool,
+}
+
+/// Appends one metric's `# HELP` and `# TYPE` lines.
+fn head(out: &mut String, name: &str) {
+    if let Some((_, _, kind, help)) = FIREHOSE_NAMES.iter().find(|(n, ..)| *n == name) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+    }
 }
 
 impl Metrics {
@@ -61,98 +174,166 @@ impl Metrics {
         lag.insert(shard.to_string(), millis);
     }
 
-    /// Prometheus text exposition, labelled with the stream name.
+    /// Whether the stream should get traffic: not stopping, and its destination's circuit
+    /// is not open.
+    pub fn ready(&self) -> Result<(), &'static str> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err("stopping");
+        }
+        if self.retry.circuit.is_open() {
+            return Err("the destination keeps failing: its circuit is open");
+        }
+        Ok(())
+    }
+
+    /// The Prometheus text exposition, labelled with the stream (and destination).
     pub fn render(&self, stream: &str, destination: &str) -> String {
         let mut out = String::new();
-        let delivery = |name: &str| format!("DeliveryTo{destination}_{name}");
-        let rows: [(String, &AtomicU64, &str); 14] = [
-            (INCOMING_RECORDS.into(), &self.incoming_records, "counter"),
-            (INCOMING_BYTES.into(), &self.incoming_bytes, "counter"),
+        let stream_label = format!("stream=\"{stream}\"");
+        let delivery_label = format!("stream=\"{stream}\",destination=\"{destination}\"");
+        let seconds = |ms: u64| ms as f64 / 1000.0;
+        let rows: [(&str, &str, f64); 14] = [
             (
-                delivery(DELIVERY_RECORDS),
-                &self.delivered_records,
-                "counter",
-            ),
-            (delivery(DELIVERY_BYTES), &self.delivered_bytes, "counter"),
-            (delivery(DELIVERY_OBJECTS), &self.objects_written, "counter"),
-            (
-                delivery(DELIVERY_DATA_FRESHNESS),
-                &self.data_freshness_ms,
-                "gauge",
-            ),
-            (delivery(DELIVERY_ATTEMPTS), &self.retry.attempts, "counter"),
-            (delivery(DELIVERY_RETRIES), &self.retry.retries, "counter"),
-            (delivery(DELIVERY_GIVE_UPS), &self.retry.give_ups, "counter"),
-            (
-                delivery(DELIVERY_CIRCUIT_OPENS),
-                &self.retry.circuit.opens,
-                "counter",
+                INCOMING_RECORDS,
+                &stream_label,
+                Metrics::get(&self.incoming_records) as f64,
             ),
             (
-                DEAD_LETTER_RECORDS.into(),
-                &self.dead_lettered_records,
-                "counter",
+                INCOMING_BYTES,
+                &stream_label,
+                Metrics::get(&self.incoming_bytes) as f64,
             ),
-            (BUFFERED_BYTES.into(), &self.buffered_bytes, "gauge"),
-            (OPEN_PARTITIONS.into(), &self.open_partitions, "gauge"),
-            ("Up".into(), &AtomicU64::new(1), "gauge"),
+            (
+                DELIVERED_RECORDS,
+                &delivery_label,
+                Metrics::get(&self.delivered_records) as f64,
+            ),
+            (
+                DELIVERED_BYTES,
+                &delivery_label,
+                Metrics::get(&self.delivered_bytes) as f64,
+            ),
+            (
+                DELIVERED_OBJECTS,
+                &delivery_label,
+                Metrics::get(&self.objects_written) as f64,
+            ),
+            (
+                DATA_FRESHNESS,
+                &delivery_label,
+                seconds(Metrics::get(&self.data_freshness_ms)),
+            ),
+            (
+                DELIVERY_ATTEMPTS,
+                &delivery_label,
+                Metrics::get(&self.retry.attempts) as f64,
+            ),
+            (
+                DELIVERY_RETRIES,
+                &delivery_label,
+                Metrics::get(&self.retry.retries) as f64,
+            ),
+            (
+                DELIVERY_GIVE_UPS,
+                &delivery_label,
+                Metrics::get(&self.retry.give_ups) as f64,
+            ),
+            (
+                CIRCUIT_OPENS,
+                &delivery_label,
+                Metrics::get(&self.retry.circuit.opens) as f64,
+            ),
+            (
+                DEAD_LETTERED_RECORDS,
+                &stream_label,
+                Metrics::get(&self.dead_lettered_records) as f64,
+            ),
+            (
+                BUFFERED_BYTES,
+                &stream_label,
+                Metrics::get(&self.buffered_bytes) as f64,
+            ),
+            (
+                OPEN_PARTITIONS,
+                &stream_label,
+                Metrics::get(&self.open_partitions) as f64,
+            ),
+            (UP, &stream_label, 1.0),
         ];
-        for (name, value, kind) in rows {
-            let _ = writeln!(out, "# TYPE spillway_{name} {kind}");
-            let _ = writeln!(
-                out,
-                "spillway_{name}{{stream=\"{stream}\"}} {}",
-                Metrics::get(value)
-            );
+        for (name, labels, value) in rows {
+            head(&mut out, name);
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
         }
         let lag = self.millis_behind.lock().unwrap_or_else(|p| p.into_inner());
         if !lag.is_empty() {
-            let _ = writeln!(out, "# TYPE spillway_{KINESIS_MILLIS_BEHIND_LATEST} gauge");
+            head(&mut out, KINESIS_BEHIND_LATEST);
             for (shard, millis) in lag.iter() {
-                let _ = writeln!(out, "spillway_{KINESIS_MILLIS_BEHIND_LATEST}{{stream=\"{stream}\",shard=\"{shard}\"}} {millis}");
+                let value = seconds((*millis).max(0) as u64);
+                let _ = writeln!(
+                    out,
+                    "{KINESIS_BEHIND_LATEST}{{{stream_label},shard=\"{shard}\"}} {value}"
+                );
             }
+            let max = lag.values().copied().max().unwrap_or(0).max(0) as u64;
+            head(&mut out, KINESIS_BEHIND_LATEST_MAX);
+            let _ = writeln!(
+                out,
+                "{KINESIS_BEHIND_LATEST_MAX}{{{stream_label}}} {}",
+                seconds(max)
+            );
         }
         out
     }
 }
 
-/// Serves `/metrics` and `/healthz` on `listener` until the task is dropped.
+/// What the endpoint serves.
+#[derive(Clone)]
+struct Served {
+    metrics: Arc<Metrics>,
+    stream: String,
+    destination: &'static str,
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until the task is dropped.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     stream: String,
     destination: &'static str,
 ) {
-    loop {
-        let Ok((mut socket, _)) = listener.accept().await else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        let stream = stream.clone();
-        tokio::spawn(async move {
-            // Read the request head (until a blank line); the path is all that matters.
-            let mut request = Vec::with_capacity(1024);
-            let mut chunk = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
-                match socket.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let n = request.len();
-            let line = String::from_utf8_lossy(&request[..n]);
-            let path = line.split_whitespace().nth(1).unwrap_or("/");
-            let (status, body) = match path {
-                "/metrics" => ("200 OK", metrics.render(&stream, destination)),
-                "/healthz" => ("200 OK", "ok\n".to_string()),
-                _ => ("404 Not Found", "not found\n".to_string()),
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
-        });
+    let served = Served {
+        metrics,
+        stream,
+        destination,
+    };
+    let app = Router::new()
+        .route("/metrics", get(metrics_page))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readiness))
+        .with_state(served);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "the metrics endpoint stopped");
+    }
+}
+
+async fn metrics_page(State(served): State<Served>) -> impl IntoResponse {
+    let body = served.metrics.render(&served.stream, served.destination);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+async fn readiness(State(served): State<Served>) -> impl IntoResponse {
+    match served.metrics.ready() {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
     }
 }
 
@@ -166,11 +347,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_firehose_names_with_the_stream_label() {
+    fn renders_prometheus_names_with_help_type_and_labels() {
         let m = Metrics::default();
         Metrics::add(&m.incoming_records, 7);
+        m.data_freshness_ms.store(1500, Ordering::Relaxed);
+        m.set_millis_behind("shardId-1", 2_000);
+        m.set_millis_behind("shardId-2", 500);
         let text = m.render("clicks", "LocalLake");
-        assert!(text.contains("spillway_IncomingRecords{stream=\"clicks\"} 7\n"));
-        assert!(text.contains("# TYPE spillway_DeliveryToLocalLake_DataFreshness gauge"));
+        assert!(
+            text.contains("# HELP spillway_incoming_records_total Records read from the source.\n")
+        );
+        assert!(text.contains("# TYPE spillway_incoming_records_total counter\n"));
+        assert!(text.contains("spillway_incoming_records_total{stream=\"clicks\"} 7\n"));
+        assert!(text.contains(
+            "spillway_data_freshness_seconds{stream=\"clicks\",destination=\"LocalLake\"} 1.5\n"
+        ));
+        assert!(text.contains(
+            "spillway_kinesis_behind_latest_seconds{stream=\"clicks\",shard=\"shardId-1\"} 2\n"
+        ));
+        assert!(text.contains("spillway_kinesis_behind_latest_max_seconds{stream=\"clicks\"} 2\n"));
+        // Every metric has its help and type; counters end in _total.
+        for (name, _, kind, _) in FIREHOSE_NAMES {
+            assert!(text.contains(&format!("# TYPE {name} {kind}")), "{name}");
+            assert_eq!(name.ends_with("_total"), *kind == "counter", "{name}");
+        }
     }
 }

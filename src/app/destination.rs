@@ -9,10 +9,11 @@ use spillway_formats::encode::{Encoder, NdjsonEncoder, ParquetEncoder, SchemaSou
 use spillway_formats::schema::TableSchema;
 use spillway_sinks::backup::SourceBackup;
 use spillway_sinks::catalog::Catalog;
-use spillway_sinks::dead_letter::{DeadLetter, ObjectDeadLetter};
+use spillway_sinks::dead_letter::{DataCatalogTable, DeadLetter, ObjectDeadLetter};
 use spillway_sinks::dynamodb::{ensure_table, DynamoSink};
 use spillway_sinks::fs::check_writable;
 use spillway_sinks::local_catalog::{LocalCatalog, CATALOG_DIR};
+use spillway_sinks::naming::ObjectNaming;
 use spillway_sinks::object::ObjectSink;
 use spillway_sinks::opensearch::OpenSearchSink;
 use spillway_sinks::s3::glue::{read_columns, GlueCatalog};
@@ -265,7 +266,12 @@ async fn build_object(config: &ValidatedConfig, aws: &mut Aws) -> anyhow::Result
     let dead = dead_letter(config, aws, Some(store.clone())).await?;
     let (backup, backup_location) = source_backup(config, &store);
     let table_url = store.url(&config.prefix.table_layout().root);
-    let sink = ObjectSink::new(store, config.name.clone(), encoder, catalog);
+    let naming = ObjectNaming {
+        stream: config.name.clone(),
+        extension: config.file_extension.clone(),
+        zone: *config.prefix.zone(),
+    };
+    let sink = ObjectSink::new(store, naming, encoder, catalog);
     Ok(Destination {
         sink: Arc::new(sink),
         dead_letter: dead.writer,
@@ -338,12 +344,22 @@ async fn dead_letter(
         }
     };
     let root = config.error_prefix.table_layout().root;
+    // Format-conversion error records name the table the record was converted for.
+    let table = DataCatalogTable {
+        database_name: config.catalog.as_ref().map(|(_, t)| t.database.clone()),
+        table_name: config.catalog.as_ref().map(|(_, t)| t.table.clone()),
+        region: aws.connection.region.clone(),
+        version_id: Some("LATEST".into()),
+        ..DataCatalogTable::default()
+    };
+    let writer = ObjectDeadLetter::new(
+        store.clone(),
+        config.error_prefix.clone(),
+        config.name.clone(),
+    )
+    .with_table(table);
     Ok(DeadLetterParts {
-        writer: Arc::new(ObjectDeadLetter::new(
-            store.clone(),
-            config.error_prefix.clone(),
-            config.name.clone(),
-        )),
+        writer: Arc::new(writer),
         url: store.url(&root),
         store,
         root,

@@ -105,6 +105,17 @@ pub async fn run(
         ..Metrics::default()
     });
 
+    // Not ready once a shutdown began (Kubernetes stops sending work before it ends).
+    {
+        let (metrics, mut shutdown) = (metrics.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if shutdown.wait_for(|stop| *stop).await.is_ok() {
+                metrics
+                    .stopping
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
     let tracker = Arc::new(Mutex::new(CheckpointTracker::new()));
     let stored_checkpoints = StoredCheckpoints::default();
 
@@ -264,7 +275,11 @@ pub async fn run(
             let stats = read_back_stats.lock().unwrap_or_else(|p| p.into_inner());
             (name, stats.clone())
         }),
-        query: query_hint(&destination.table_url, config.format.as_ref()),
+        query: query_hint(
+            &destination.table_url,
+            config.format.as_ref(),
+            config.file_extension.as_deref(),
+        ),
         table_url: destination.table_url,
         dead_letter_url: destination.dead_letter_url,
         catalog: destination.catalog_description,
@@ -513,14 +528,23 @@ fn eta(elapsed: Duration, done: usize, total: usize) -> String {
     format!(" · ETA {left:.0} s")
 }
 
-/// A DuckDB command that counts what an object destination holds.
-fn query_hint(table_url: &str, format: Option<&FormatSettings>) -> Option<String> {
+/// A DuckDB command that counts what an object destination holds (its objects end in
+/// `extension`, the configured one or the format's).
+fn query_hint(
+    table_url: &str,
+    format: Option<&FormatSettings>,
+    extension: Option<&str>,
+) -> Option<String> {
     let url = table_url.trim_end_matches('/');
     let glob = match format? {
         FormatSettings::Parquet { .. } => {
-            format!("read_parquet('{url}/**/*.parquet', hive_partitioning=true)")
+            let extension = extension.unwrap_or(".parquet");
+            format!("read_parquet('{url}/**/*{extension}', hive_partitioning=true)")
         }
-        FormatSettings::Ndjson { .. } => format!("read_json_auto('{url}/**/*.json*')"),
+        FormatSettings::Ndjson { codec, .. } => {
+            let extension = extension.unwrap_or(codec.object_suffix());
+            format!("read_json_auto('{url}/**/*{extension}')")
+        }
     };
     Some(format!("duckdb -c \"SELECT count(*) FROM {glob}\""))
 }

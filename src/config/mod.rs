@@ -299,6 +299,14 @@ pub struct LocalDestinationConfig {
     /// `!{firehose:random-string}`.
     #[serde(default)]
     pub exactly_once: bool,
+    /// Firehose's `CustomTimeZone`: the IANA zone (e.g. `Asia/Tokyo`) that `!{timestamp:…}`
+    /// and the time in object names are written in. Default: UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Firehose's `FileExtension`: replaces the format's extension in object names (`.parquet`;
+    /// `.gz`, `.snappy`, `.zst` for compressed NDJSON, none for plain NDJSON), e.g. `".json"`.
+    #[serde(default)]
+    pub file_extension: Option<String>,
     /// Register the table and its partitions in `<path>/_catalog/` (Parquet only).
     #[serde(default)]
     pub catalog: Option<CatalogConfig>,
@@ -334,6 +342,14 @@ pub struct S3DestinationConfig {
     /// `!{firehose:random-string}`.
     #[serde(default)]
     pub exactly_once: bool,
+    /// Firehose's `CustomTimeZone`: the IANA zone (e.g. `Asia/Tokyo`) that `!{timestamp:…}`
+    /// and the time in object names are written in. Default: UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Firehose's `FileExtension`: replaces the format's extension in object names (`.parquet`;
+    /// `.gz`, `.snappy`, `.zst` for compressed NDJSON, none for plain NDJSON), e.g. `".json"`.
+    #[serde(default)]
+    pub file_extension: Option<String>,
     /// Register the table and partitions in the Glue Data Catalog (Parquet only).
     #[serde(default)]
     pub catalog: Option<CatalogConfig>,

@@ -43,7 +43,11 @@ impl<'de> Deserialize<'de> for HumanSize {
                 v.trim()
                     .parse::<bytesize::ByteSize>()
                     .map(|b| HumanSize(b.as_u64()))
-                    .map_err(|e| E::custom(format!("invalid size {v:?}: {e}")))
+                    .map_err(|_| {
+                        E::custom(format!(
+                            "invalid size {v:?}: expected a number and a unit, such as \"64 MiB\", \"512 KiB\" or \"1 GB\", or a number of bytes"
+                        ))
+                    })
             }
         }
         d.deserialize_any(V)
@@ -85,7 +89,11 @@ impl<'de> Deserialize<'de> for HumanDuration {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<HumanDuration, E> {
                 humantime::parse_duration(v.trim())
                     .map(HumanDuration)
-                    .map_err(|e| E::custom(format!("invalid duration {v:?}: {e}")))
+                    .map_err(|_| {
+                        E::custom(format!(
+                            "invalid duration {v:?}: expected a number and a unit, such as \"60s\", \"5m\" or \"1h 30m\", or a number of seconds"
+                        ))
+                    })
             }
         }
         d.deserialize_any(V)
@@ -105,7 +113,18 @@ mod tests {
             serde_json::from_str::<HumanSize>("1024").unwrap(),
             HumanSize(1024)
         );
-        assert!(serde_json::from_str::<HumanSize>("\"lots\"").is_err());
+        for bad in ["\"lots\"", "\"MiB\"", "\"\""] {
+            let e = serde_json::from_str::<HumanSize>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("expected a number and a unit, such as \"64 MiB\""),
+                "{e}"
+            );
+            assert!(!e.contains("float"), "{e}");
+        }
+        let e = serde_json::from_str::<HumanDuration>("\"soon\"").unwrap_err();
+        assert!(e.to_string().contains("such as \"60s\""), "{e}");
         let d: HumanDuration = serde_json::from_str("\"1m 30s\"").unwrap();
         assert_eq!(d.0, Duration::from_secs(90));
         assert_eq!(

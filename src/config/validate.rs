@@ -11,8 +11,10 @@ use spillway_formats::compression::Codec;
 use spillway_formats::decode::parse_time_text;
 use spillway_formats::decode::{FieldPath, RecordDecoder};
 use spillway_formats::encode::ParquetCompression;
+use spillway_formats::prefix::pattern::Zone;
 use spillway_formats::prefix::{
-    validate_error_prefix, validate_prefix, NameRule, PrefixTemplate, DEFAULT_PREFIX,
+    validate_error_prefix, validate_prefix, with_default_timestamp, NameRule, PrefixContext,
+    PrefixTemplate, DEFAULT_PREFIX,
 };
 use spillway_formats::schema::TableSchema;
 use spillway_sinks::catalog::CatalogTarget;
@@ -67,6 +69,9 @@ pub struct ValidatedConfig {
     /// Effectively-once objects (object destinations): segment batching, keys from source
     /// positions, create-if-absent.
     pub exactly_once: bool,
+    /// Object destinations: the extension that replaces the format's (Firehose's
+    /// `FileExtension`).
+    pub file_extension: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +164,9 @@ struct Common {
     exactly_once: bool,
     catalog: Option<CatalogConfig>,
     backup: Option<BackupConfig>,
+    /// Object destinations: Firehose's `CustomTimeZone` and `FileExtension`.
+    time_zone: Option<String>,
+    file_extension: Option<String>,
 }
 
 /// Checks every value of `config`; returns all problems found, not just the first.
@@ -246,11 +254,30 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
     let prefix_key = common.prefix_key;
 
     let name_rule = common.name_rule;
+    let zone = match common.time_zone.as_deref().map(str::parse::<Zone>) {
+        None => Zone::Utc,
+        Some(Ok(zone)) => zone,
+        Some(Err(e)) => {
+            p.add("destination.time_zone", e.to_string());
+            Zone::Utc
+        }
+    };
+    if let Some(extension) = &common.file_extension {
+        if let Some(problem) = file_extension_problem(extension) {
+            p.add("destination.file_extension", problem);
+        }
+    }
     let prefix_text = common.prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_string());
-    let prefix = match PrefixTemplate::parse(&prefix_text)
-        .and_then(|t| validate_prefix(&t, name_rule).map(|_| t))
-    {
-        Ok(t) => t,
+    // Checked as written (so a problem quotes the user's text), then completed with
+    // Firehose's default timestamp where it has none.
+    let checked = PrefixTemplate::parse(&prefix_text)
+        .and_then(|t| validate_prefix(&t, name_rule))
+        .and_then(|()| match name_rule {
+            NameRule::ObjectKey => PrefixTemplate::parse(&with_default_timestamp(&prefix_text)),
+            _ => PrefixTemplate::parse(&prefix_text),
+        });
+    let prefix = match checked {
+        Ok(t) => t.in_zone(zone),
         Err(e) => {
             p.add(prefix_key, e.to_string());
             PrefixTemplate::parse(DEFAULT_PREFIX).expect("the default prefix parses")
@@ -279,12 +306,17 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         .error_output_prefix
         .unwrap_or_else(|| DEFAULT_ERROR_PREFIX.to_string());
     let error_prefix = PrefixTemplate::parse(&error_prefix_text)
-        .and_then(|t| validate_error_prefix(&prefix, &t).map(|_| t))
+        .and_then(|t| validate_error_prefix(&prefix, &t).map(|_| t.in_zone(zone)))
         .map_err(|e| p.add("destination.error_output_prefix", e.to_string()))
         .ok();
+    if let Some(problem) = error_prefix.as_ref().and_then(error_prefix_length_problem) {
+        p.add("destination.error_output_prefix", problem);
+    }
     let backup_prefix = common.backup.and_then(|b| {
         PrefixTemplate::parse(&b.prefix)
-            .and_then(|t| validate_prefix(&t, NameRule::ObjectKey).map(|_| t))
+            .and_then(|t| validate_prefix(&t, NameRule::ObjectKey))
+            .and_then(|()| PrefixTemplate::parse(&with_default_timestamp(&b.prefix)))
+            .map(|t| t.in_zone(zone))
             .map_err(|e| p.add("destination.backup.prefix", e.to_string()))
             .ok()
     });
@@ -323,6 +355,12 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
             p.add(
                 "destination.catalog.type",
                 "\"local\" needs a local destination; use \"glue\" with S3",
+            );
+        }
+        if kind == CatalogKind::Glue && !matches!(destination, DestinationSettings::S3 { .. }) {
+            p.add(
+                "destination.catalog.type",
+                "\"glue\" needs an S3 destination (Glue partitions point at S3 locations); use \"local\" with a local destination",
             );
         }
         (
@@ -452,6 +490,42 @@ pub fn validate(config: Config) -> Result<ValidatedConfig, Vec<ConfigProblem>> {
         metrics_listen,
         shutdown_timeout,
         exactly_once: common.exactly_once,
+        file_extension: common.file_extension,
+    })
+}
+
+/// Firehose's rule for `FileExtension`: a `.` then `0-9 a-z ! - _ . * ' ( )`, 128 at most.
+fn file_extension_problem(extension: &str) -> Option<String> {
+    let allowed = |c: char| c.is_ascii_digit() || c.is_ascii_lowercase() || "!-_.*'()".contains(c);
+    let ok = extension.starts_with('.') && extension.len() <= 128 && extension.chars().all(allowed);
+    (!ok).then(|| {
+        format!("{extension:?} is not a file extension Firehose accepts (a `.` then 0-9, a-z, ! - _ . * ' ( ), 128 characters at most)")
+    })
+}
+
+/// Firehose's 512-character limit on an evaluated error prefix, checked with the longest
+/// month and day names and every error-output type.
+fn error_prefix_length_problem(template: &PrefixTemplate) -> Option<String> {
+    const LIMIT: usize = 512;
+    // A Wednesday in September: the longest day and month names.
+    let sample = chrono::DateTime::from_timestamp(1_695_816_000, 0).unwrap_or_default();
+    let longest = [
+        "processing-failed",
+        "format-conversion-failed",
+        "AmazonOpenSearchService-failed",
+    ]
+    .iter()
+    .filter_map(|kind| {
+        let ctx = PrefixContext {
+            timestamp: sample,
+            partition_keys: &[],
+            error_output_type: Some(kind),
+        };
+        template.evaluate(&ctx).ok().map(|t| t.chars().count())
+    })
+    .max()?;
+    (longest > LIMIT).then(|| {
+        format!("evaluates to {longest} characters, above Firehose's {LIMIT}-character limit")
     })
 }
 

@@ -306,6 +306,8 @@ pub(super) fn dynamodb_destination(
         exactly_once: false,
         catalog: None,
         backup: None,
+        time_zone: None,
+        file_extension: None,
     };
     (settings, common, CatalogKind::Glue)
 }
@@ -327,6 +329,8 @@ pub(super) fn local_destination(
         exactly_once: d.exactly_once,
         catalog: d.catalog,
         backup: d.backup,
+        time_zone: d.time_zone,
+        file_extension: d.file_extension,
     };
     (
         DestinationSettings::Local { root: d.path },
@@ -419,6 +423,8 @@ pub(super) fn s3_destination(
         exactly_once: d.exactly_once,
         catalog: d.catalog,
         backup: d.backup,
+        time_zone: d.time_zone,
+        file_extension: d.file_extension,
     };
     (
         DestinationSettings::S3 {
@@ -563,6 +569,8 @@ pub(super) fn opensearch_destination(
         format: None,
         exactly_once: false,
         catalog: None,
+        time_zone: None,
+        file_extension: None,
         backup: match d.backup_mode {
             BackupModeConfig::AllDocuments => Some(d.backup.unwrap_or(BackupConfig {
                 prefix: "backup/".into(),
