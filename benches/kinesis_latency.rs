@@ -40,6 +40,13 @@ async fn client() -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::new(&config)
 }
 
+/// A delivered NDJSON object (no extension, as Firehose names plain NDJSON): not a dead
+/// letter, a checkpoint or a temp file.
+fn is_object(path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    path.extension().is_none() && !text.contains("/errors/") && !text.contains("/_checkpoints/")
+}
+
 /// Latencies in ms of every record seen in new objects under `lake` since `seen`.
 fn scan(lake: &Path, seen: &mut HashSet<std::path::PathBuf>, latencies: &mut Vec<u128>) {
     let mut stack = vec![lake.to_path_buf()];
@@ -51,7 +58,7 @@ fn scan(lake: &Path, seen: &mut HashSet<std::path::PathBuf>, latencies: &mut Vec
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "json") && seen.insert(path.clone()) {
+            } else if is_object(&path) && seen.insert(path.clone()) {
                 let visible = now_ms();
                 for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
                     let record: serde_json::Value = serde_json::from_str(line).unwrap();

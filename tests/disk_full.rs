@@ -127,7 +127,7 @@ path = "{dir}/dead"
         std::fs::read_to_string(&log).unwrap()
     );
     let mut delivered = Vec::new();
-    for file in files_under(&lake.join("events"), ".json") {
+    for file in files_under(&lake.join("events"), "") {
         delivered.extend(ndjson_field(&std::fs::read(file).unwrap(), "event_id"));
     }
     let ledger = Ledger::count(&ids, &delivered, &[]);
@@ -138,7 +138,7 @@ path = "{dir}/dead"
     assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
     let leftovers: Vec<PathBuf> = files_under(&lake, "")
         .into_iter()
-        .filter(|f| f.extension().is_none_or(|e| e != "json"))
+        .filter(|f| f.to_string_lossy().contains(".spillway-tmp-"))
         .collect();
     assert!(
         leftovers.is_empty(),

@@ -69,7 +69,7 @@ fn example_run_delivers_every_good_record_and_dead_letters_the_bad_ones() {
         let partition = rel.parent().unwrap().to_string_lossy().to_string();
         let name = rel.file_name().unwrap().to_string_lossy().to_string();
         assert!(
-            name.starts_with("clickstream-1-") && name.ends_with(".snappy.parquet"),
+            name.starts_with("clickstream-1-") && name.ends_with(".parquet"),
             "{name}"
         );
         let rows: usize = read_parquet(&file).iter().map(|b| b.num_rows()).sum();

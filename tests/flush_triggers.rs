@@ -38,7 +38,7 @@ fn start(policy: FlushPolicy) -> Harness {
     });
     let store: Arc<dyn ObjectStore> =
         Arc::new(LocalStore::new(dir.path().to_path_buf(), "LocalLake"));
-    let sink = Arc::new(ObjectSink::new(store.clone(), "t".into(), encoder, None));
+    let sink = Arc::new(ObjectSink::new(store.clone(), naming("t"), encoder, None));
     let sink = Arc::new(RetryingSink::new(
         sink,
         RetryPolicy::default(),
@@ -183,4 +183,12 @@ async fn the_interval_flushes_a_small_buffer_when_it_elapses_and_not_before() {
     );
     drop(h.tx);
     h.run.await.unwrap();
+}
+
+/// Firehose's object names for stream `stream`, in UTC, with the format's extension.
+fn naming(stream: &str) -> spillway_sinks::naming::ObjectNaming {
+    spillway_sinks::naming::ObjectNaming {
+        stream: stream.into(),
+        ..Default::default()
+    }
 }

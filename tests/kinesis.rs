@@ -102,7 +102,7 @@ fn start_config(config: &Path, mode: &str, names: &Names, lake: &Path, extra: &[
 
 /// Within every object, the records of each partition key are in the order they were put.
 fn assert_in_order_per_key(lake: &Path) {
-    for file in files_under(&lake.join("kinesis"), ".json") {
+    for file in files_under(&lake.join("kinesis"), "") {
         let mut last: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
         for line in std::fs::read_to_string(&file).unwrap().lines() {
             let record: Value = serde_json::from_str(line).unwrap();
@@ -123,7 +123,7 @@ fn assert_in_order_per_key(lake: &Path) {
 
 /// Every record id in the lake's NDJSON objects.
 fn delivered(lake: &Path) -> Vec<String> {
-    files_under(&lake.join("kinesis"), ".json")
+    files_under(&lake.join("kinesis"), "")
         .iter()
         .flat_map(|f| {
             std::fs::read_to_string(f)
@@ -169,7 +169,9 @@ fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
@@ -218,7 +220,7 @@ async fn delivers_exactly_once_and_resumes_without_gap(mode: &str) {
         .shards()
     {
         let line = format!(
-            "spillway_KinesisMillisBehindLatest{{stream=\"kinesis-to-lake\",shard=\"{}\"}}",
+            "spillway_kinesis_behind_latest_seconds{{stream=\"kinesis-to-lake\",shard=\"{}\"}}",
             shard.shard_id()
         );
         assert!(metrics.contains(&line), "{line} in\n{metrics}");

@@ -61,7 +61,7 @@ compression_level = 1
     let out = run_with_stdin(&config, &input);
     assert!(String::from_utf8_lossy(&out.stdout).contains("read_json_auto"));
 
-    let files = files_under(&lake.join("logs"), ".json.gz");
+    let files = files_under(&lake.join("logs"), ".gz");
     assert!(
         files.len() >= 8,
         "one object per service at least: {files:?}"
@@ -96,7 +96,7 @@ compression_level = 1
         "stdin has nothing to resume"
     );
 
-    let glob = format!("{}/logs/**/*.json.gz", lake.display());
+    let glob = format!("{}/logs/**/*.gz", lake.display());
     let counted = python_json(
         "import duckdb, json, sys\nprint(json.dumps(duckdb.sql(f\"select count(*) from read_json_auto('{sys.argv[1]}')\").fetchone()[0]))",
         &[&glob],
@@ -137,7 +137,7 @@ type = "ndjson"
         summary.contains("delivered 500 ") && summary.contains("dead-lettered 0"),
         "{summary}"
     );
-    let delivered: usize = files_under(&lake.join("logs"), ".json")
+    let delivered: usize = files_under(&lake.join("logs"), "")
         .iter()
         .map(|f| std::fs::read_to_string(f).unwrap().lines().count())
         .sum();

@@ -297,7 +297,7 @@ fn serve_and_scrape(config: &Path) -> String {
             Ok(_) => http("GET", &format!("http://127.0.0.1:{port}/metrics"), ""),
             Err(_) => (0, String::new()),
         };
-        if status == 200 && body.contains("IncomingRecords") {
+        if status == 200 && body.contains("spillway_incoming_records_total") {
             break body;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -355,7 +355,7 @@ fn index_by_day_dead_letter_and_redeliver(base: &str) {
     let letters = dead_letters(&dir.path().join("dead"));
     assert_eq!(letters.len(), 5);
     for (kind, record) in &letters {
-        assert_eq!(kind, "elasticsearch-failed");
+        assert_eq!(kind, "AmazonOpenSearchService-failed");
         assert!(
             record.error_message.contains("mapper_parsing_exception"),
             "{}",

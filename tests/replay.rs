@@ -44,7 +44,7 @@ interval = "1s"
 /// The `event_id`s in every gzip NDJSON object under `dir`.
 fn ndjson_gz_ids(dir: &Path) -> Vec<String> {
     let mut ids = Vec::new();
-    for file in files_under(dir, ".json.gz") {
+    for file in files_under(dir, ".gz") {
         let mut text = Vec::new();
         flate2::read::MultiGzDecoder::new(std::fs::File::open(&file).unwrap())
             .read_to_end(&mut text)

@@ -68,7 +68,7 @@ async fn example_delivers_parquet_to_s3_and_registers_exactly_its_partitions_in_
     for key in &keys {
         let (folder, name) = key.rsplit_once('/').unwrap();
         assert!(
-            name.starts_with("clickstream-1-") && name.ends_with(".snappy.parquet"),
+            name.starts_with("clickstream-1-") && name.ends_with(".parquet"),
             "{key}"
         );
         let parts: Vec<&str> = folder.split('/').collect();
@@ -610,7 +610,12 @@ async fn inferred_schema_adds_new_columns_to_the_glue_table_and_dead_letters_typ
     assert_eq!(errors.len(), 1);
     let record: Value =
         serde_json::from_slice(&get_object(&s3, &bucket, &errors[0]).await).unwrap();
-    assert_eq!(record["errorCode"], "Format.SchemaMismatch");
+    // Firehose's format-conversion error record: lastErrorCode and the catalog table.
+    assert_eq!(record["lastErrorCode"], "Format.SchemaMismatch");
+    assert_eq!(
+        record["dataCatalogTable"]["databaseName"],
+        database.as_str()
+    );
     let parsed: spillway_sinks::dead_letter::ErrorRecord =
         serde_json::from_value(record.clone()).unwrap();
     let raw = String::from_utf8(parsed.raw_bytes().unwrap()).unwrap();

@@ -85,7 +85,7 @@ async fn a_24_mib_object_uploads_in_5_parts_within_two_parts_of_memory() {
         codec: Codec::None,
         level: None,
     });
-    let sink = ObjectSink::new(store, "mem".into(), encoder, None);
+    let sink = ObjectSink::new(store, naming("mem"), encoder, None);
 
     let mut batch = Batch::new(PartitionKey(Arc::from("mem/")));
     let record = format!("{{\"pad\":\"{}\"}}", "x".repeat(1000));
@@ -141,4 +141,12 @@ async fn a_24_mib_object_uploads_in_5_parts_within_two_parts_of_memory() {
         peak_above_baseline < 2 * PART + sdk_request_buffers,
         "peak {peak_above_baseline} bytes ≥ 2 × part size + 512 KiB"
     );
+}
+
+/// Firehose's object names for stream `stream`, in UTC, with the format's extension.
+fn naming(stream: &str) -> spillway_sinks::naming::ObjectNaming {
+    spillway_sinks::naming::ObjectNaming {
+        stream: stream.into(),
+        ..Default::default()
+    }
 }

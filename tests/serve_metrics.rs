@@ -13,7 +13,9 @@ use support::*;
 fn get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
@@ -56,7 +58,7 @@ fn serve_exposes_metrics_and_health_until_sigterm() {
             "serve must keep running after the input ends"
         );
         if let Some(text) = get(port, "/metrics") {
-            if text.contains("spillway_DeliveryToLocalLake_Records{stream=\"clickstream\"} 5000") {
+            if text.contains("spillway_delivered_records_total{stream=\"clickstream\",destination=\"LocalLake\"} 5000") {
                 break text;
             }
         }
@@ -64,15 +66,21 @@ fn serve_exposes_metrics_and_health_until_sigterm() {
     };
     assert!(metrics.starts_with("HTTP/1.1 200 OK"));
     assert!(
-        metrics.contains("spillway_IncomingRecords{stream=\"clickstream\"} 5004"),
+        metrics.contains("spillway_incoming_records_total{stream=\"clickstream\"} 5004"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("spillway_DeadLetter_Records{stream=\"clickstream\"} 4"),
+        metrics.contains("spillway_dead_lettered_records_total{stream=\"clickstream\"} 4"),
         "{metrics}"
     );
-    assert!(metrics.contains("# TYPE spillway_DeliveryToLocalLake_DataFreshness gauge"));
+    assert!(metrics.contains("# TYPE spillway_data_freshness_seconds gauge"));
+    assert!(metrics.contains("# HELP spillway_incoming_records_total "));
     assert!(get(port, "/healthz").unwrap().ends_with("ok\n"));
+    let ready = get(port, "/readyz").unwrap();
+    assert!(
+        ready.starts_with("HTTP/1.1 200") && ready.ends_with("ready\n"),
+        "{ready}"
+    );
     assert!(get(port, "/nope").unwrap().starts_with("HTTP/1.1 404"));
 
     let out = terminate(child);
