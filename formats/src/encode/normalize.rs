@@ -53,13 +53,31 @@ pub fn normalize(
     (kept, indices, rejected)
 }
 
+/// A field whose value does not fit its column, and why.
+#[derive(Debug)]
+struct Misfit {
+    /// The field's path, e.g. `geo.lat` or `items[2].qty`.
+    field: String,
+    column_type: Option<&'static str>,
+    error: ValueError,
+}
+
+impl std::fmt::Display for Misfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.column_type {
+            Some(column_type) => write!(f, "field {} ({column_type}): {}", self.field, self.error),
+            None => write!(f, "field {}: {}", self.field, self.error),
+        }
+    }
+}
+
 /// Brings the fields of `object` that `fields` name under the value rules; whether any
 /// changed. `path` names the object in messages.
 fn normalize_object(
     object: &mut Map<String, Value>,
     fields: &Fields,
     path: &str,
-) -> Result<bool, String> {
+) -> Result<bool, Misfit> {
     let mut changed = false;
     for field in fields {
         if let Some(value) = object.get_mut(field.name()) {
@@ -70,8 +88,12 @@ fn normalize_object(
     Ok(changed)
 }
 
-fn normalize_value(value: &mut Value, field: &Field, path: &str) -> Result<bool, String> {
-    let fail = |e: ValueError| format!("field {path}: {e}");
+fn normalize_value(value: &mut Value, field: &Field, path: &str) -> Result<bool, Misfit> {
+    let fail = |error: ValueError| Misfit {
+        field: path.to_string(),
+        column_type: None,
+        error,
+    };
     match (field.data_type(), &*value) {
         (_, Value::Null) => Ok(false),
         (DataType::Timestamp(..), Value::Number(n)) => {
@@ -125,10 +147,14 @@ fn integer(
     max: i64,
     type_name: &'static str,
     path: &str,
-) -> Result<bool, String> {
+) -> Result<bool, Misfit> {
     let text = value.to_string();
     let n = integer_from_number(&text, min, max, type_name)
-        .map_err(|e| format!("field {path} ({type_name}): {e}"))?;
+        .map_err(|error| Misfit {
+            field: path.to_string(),
+            column_type: Some(type_name),
+            error,
+        })?;
     let plain = n.to_string();
     if plain == text {
         return Ok(false);
