@@ -4,6 +4,7 @@
 //! part in flight; NDJSON has no row group) plus the SDK's fixed per-request buffers, allowed
 //! 512 KiB (measured: about 160 KiB) — measured with a counting allocator, not guessed.
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -13,8 +14,9 @@ use std::sync::Arc;
 use spillway_formats::compression::Codec;
 use spillway_formats::encode::NdjsonEncoder;
 use spillway_formats::record::{Batch, PartitionKey, RecordMeta};
+use spillway_sinks::aws::{s3_client, sdk_config, AwsConnection};
 use spillway_sinks::object::ObjectSink;
-use spillway_sinks::s3::{s3_client, sdk_config, AwsConnection, S3Options, S3Store};
+use spillway_sinks::store::{S3Options, S3Store};
 use spillway_sinks::Sink;
 use support::aws::*;
 

@@ -17,31 +17,52 @@ pub enum ErrorClass {
     Permanent,
 }
 
+/// What a failure means for the caller, beyond retrying (in the way of object_store's
+/// error variants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    #[default]
+    Other,
+    /// The object, bucket or table is not there.
+    NotFound,
+    /// A create-if-absent found the key taken: an earlier write delivered it.
+    AlreadyExists,
+}
+
 /// A whole-request failure, classified by the sink that saw it.
 #[derive(Clone, Debug, Error)]
 #[error("{code}: {message}")]
 pub struct SinkError {
     pub class: ErrorClass,
+    pub kind: ErrorKind,
     /// Short code, e.g. `LocalLake.Io`, `S3.SlowDown`; counted in metrics.
     pub code: String,
     pub message: String,
 }
 
 impl SinkError {
-    pub fn retryable(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(class: ErrorClass, code: impl Into<String>, message: impl Into<String>) -> Self {
         SinkError {
-            class: ErrorClass::Retryable,
+            class,
+            kind: ErrorKind::Other,
             code: code.into(),
             message: message.into(),
         }
     }
 
+    pub fn retryable(code: impl Into<String>, message: impl Into<String>) -> Self {
+        SinkError::new(ErrorClass::Retryable, code, message)
+    }
+
     pub fn permanent(code: impl Into<String>, message: impl Into<String>) -> Self {
-        SinkError {
-            class: ErrorClass::Permanent,
-            code: code.into(),
-            message: message.into(),
-        }
+        SinkError::new(ErrorClass::Permanent, code, message)
+    }
+
+    /// The same error, of `kind`.
+    pub fn of_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     pub fn is_retryable(&self) -> bool {

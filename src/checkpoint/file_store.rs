@@ -73,6 +73,11 @@ pub struct FileCheckpointStore {
 
 impl FileCheckpointStore {
     /// Opens the store under `lock`; a missing file means no checkpoints yet.
+    /// The checkpoint file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn open(path: &Path, lock: CheckpointLock) -> io::Result<Self> {
         let file: Option<StoredFile> = read_state_file(path, "checkpoint file")?;
         let saved = file

@@ -10,9 +10,9 @@ use std::sync::Mutex;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
-use spillway_sinks::aws::sink_error;
+use spillway_sinks::aws::service_error;
+use spillway_sinks::aws::ServiceError;
 use spillway_sinks::dynamodb::{ensure_table, KeyType};
-use spillway_sinks::SinkError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -20,7 +20,7 @@ pub enum LeaseError {
     #[error("lease of shard {shard} was taken by another worker (lease counter moved); not checkpointing it")]
     Lost { shard: String },
     #[error(transparent)]
-    Dynamo(#[from] SinkError),
+    Dynamo(#[from] ServiceError),
 }
 
 /// A shard's lease as read from the table.
@@ -55,7 +55,7 @@ fn n(value: i64) -> AttributeValue {
 
 impl LeaseTable {
     /// Opens (creating if missing) the lease table, as worker `owner`.
-    pub async fn open(client: Client, table: &str, owner: &str) -> Result<Self, SinkError> {
+    pub async fn open(client: Client, table: &str, owner: &str) -> Result<Self, ServiceError> {
         ensure_table(&client, table, ("leaseKey", KeyType::String), None).await?;
         Ok(LeaseTable {
             client,
@@ -66,7 +66,7 @@ impl LeaseTable {
     }
 
     /// Reads a shard's lease, if it has one.
-    pub async fn get(&self, shard: &str) -> Result<Option<Lease>, SinkError> {
+    pub async fn get(&self, shard: &str) -> Result<Option<Lease>, ServiceError> {
         let response = self
             .client
             .get_item()
@@ -75,7 +75,7 @@ impl LeaseTable {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| sink_error("DynamoDB", "GetItem", &self.table, e))?;
+            .map_err(|e| service_error("DynamoDB", "GetItem", &self.table, e))?;
         Ok(response.item().map(|item| parse(shard, item)))
     }
 
@@ -86,7 +86,7 @@ impl LeaseTable {
         shard: &str,
         parents: &[String],
         initial: &str,
-    ) -> Result<Lease, SinkError> {
+    ) -> Result<Lease, ServiceError> {
         loop {
             let Some(current) = self.get(shard).await? else {
                 let mut put = self
@@ -121,7 +121,7 @@ impl LeaseTable {
                     {
                         continue
                     }
-                    Err(e) => return Err(sink_error("DynamoDB", "PutItem", &self.table, e)),
+                    Err(e) => return Err(service_error("DynamoDB", "PutItem", &self.table, e)),
                 }
             };
             let switched = i64::from(current.owner != self.owner);
@@ -155,7 +155,7 @@ impl LeaseTable {
                 {
                     continue
                 }
-                Err(e) => return Err(sink_error("DynamoDB", "UpdateItem", &self.table, e)),
+                Err(e) => return Err(service_error("DynamoDB", "UpdateItem", &self.table, e)),
             }
         }
     }
@@ -201,12 +201,12 @@ impl LeaseTable {
                     shard: shard.to_string(),
                 })
             }
-            Err(e) => Err(sink_error("DynamoDB", "UpdateItem", &self.table, e).into()),
+            Err(e) => Err(service_error("DynamoDB", "UpdateItem", &self.table, e).into()),
         }
     }
 
     /// The shard's segment log (`exactly_once` delivery), as JSON text, if it has one.
-    pub async fn segments(&self, shard: &str) -> Result<Option<String>, SinkError> {
+    pub async fn segments(&self, shard: &str) -> Result<Option<String>, ServiceError> {
         let response = self
             .client
             .get_item()
@@ -216,7 +216,7 @@ impl LeaseTable {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| sink_error("DynamoDB", "GetItem", &self.table, e))?;
+            .map_err(|e| service_error("DynamoDB", "GetItem", &self.table, e))?;
         Ok(match response.item().and_then(|item| item.get(SEGMENTS)) {
             Some(AttributeValue::S(text)) => Some(text.clone()),
             _ => None,
@@ -248,7 +248,7 @@ impl LeaseTable {
                     shard: shard.to_string(),
                 })
             }
-            Err(e) => Err(sink_error("DynamoDB", "UpdateItem", &self.table, e).into()),
+            Err(e) => Err(service_error("DynamoDB", "UpdateItem", &self.table, e).into()),
         }
     }
 

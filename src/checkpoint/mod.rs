@@ -1,11 +1,13 @@
 //! Checkpoints: the [`CheckpointTracker`] turns out-of-order acknowledgements into per-shard
-//! checkpoints (the highest position below which every record is durable), and a
+//! checkpoints (the highest position below which every record is durable), owned by one task
+//! that takes registrations and acknowledgements as messages ([`Progress`]); and a
 //! [`CheckpointStore`] keeps them across restarts: a local file for the file source, the
 //! DynamoDB lease table for Kinesis.
 
 mod file_store;
 pub mod lease_table;
 mod lock;
+mod progress;
 mod segment_log;
 mod tracker;
 
@@ -13,10 +15,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use spillway_sinks::aws::ServiceError;
 
 pub use self::file_store::{FileCheckpoint, FileCheckpointStore, FileIdentities, FileIdentity};
 use self::lease_table::{LeaseError, LeaseTable};
 pub use self::lock::{CheckpointLock, LockError};
+pub use self::progress::{Progress, Snapshot};
 pub use self::segment_log::{FileSegmentLog, LeaseSegmentLog, SegmentLog};
 pub use self::tracker::{Checkpoint, CheckpointTracker, SHARD_END};
 
@@ -64,21 +68,53 @@ fn read_state_file<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// Why checkpoints or segment boundaries could not be read or stored: all are retried by
+/// the caller while running, and fail the run when the final checkpoint cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// A local state file (checkpoint file, segment log).
+    #[error("{what} {path}: {source}")]
+    File {
+        what: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// The DynamoDB lease table.
+    #[error("lease table: {0}")]
+    LeaseTable(#[from] ServiceError),
+    /// A lease the write was conditional on.
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    /// What the store holds is not what Spillway wrote.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// Where checkpoints are kept.
 #[async_trait]
 pub trait CheckpointStore: Send {
     /// Stores the checkpoints that moved; an error means they are not stored (retried later).
-    async fn save(&mut self, checkpoints: &BTreeMap<String, Checkpoint>) -> anyhow::Result<()>;
+    async fn save(
+        &mut self,
+        checkpoints: &BTreeMap<String, Checkpoint>,
+    ) -> Result<(), CheckpointError>;
 }
 
 #[async_trait]
 impl CheckpointStore for FileCheckpointStore {
-    async fn save(&mut self, checkpoints: &BTreeMap<String, Checkpoint>) -> anyhow::Result<()> {
+    async fn save(
+        &mut self,
+        checkpoints: &BTreeMap<String, Checkpoint>,
+    ) -> Result<(), CheckpointError> {
         let positions = checkpoints
             .iter()
             .map(|(shard, c)| (shard.clone(), c.position))
             .collect();
-        FileCheckpointStore::save(self, &positions)?;
+        FileCheckpointStore::save(self, &positions).map_err(|source| CheckpointError::File {
+            what: "checkpoint file",
+            path: self.path().to_path_buf(),
+            source,
+        })?;
         Ok(())
     }
 }
@@ -100,7 +136,10 @@ impl LeaseCheckpoints {
 
 #[async_trait]
 impl CheckpointStore for LeaseCheckpoints {
-    async fn save(&mut self, checkpoints: &BTreeMap<String, Checkpoint>) -> anyhow::Result<()> {
+    async fn save(
+        &mut self,
+        checkpoints: &BTreeMap<String, Checkpoint>,
+    ) -> Result<(), CheckpointError> {
         for (shard, checkpoint) in checkpoints {
             if self.written.get(shard) == Some(checkpoint) {
                 continue;

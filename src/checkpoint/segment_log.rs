@@ -15,15 +15,15 @@ use spillway_formats::record::Segment;
 use spillway_sinks::fs::write_atomically;
 
 use super::lease_table::LeaseTable;
-use super::read_state_file;
+use super::{read_state_file, CheckpointError};
 
 /// Where segment boundaries are kept.
 #[async_trait]
 pub trait SegmentLog: Send + Sync {
     /// The segments earlier runs logged for `shard`.
-    async fn load(&self, shard: &str) -> anyhow::Result<Vec<Segment>>;
+    async fn load(&self, shard: &str) -> Result<Vec<Segment>, CheckpointError>;
     /// Replaces the shard's logged segments; they are durable when this returns.
-    async fn save(&self, shard: &str, segments: &[Segment]) -> anyhow::Result<()>;
+    async fn save(&self, shard: &str, segments: &[Segment]) -> Result<(), CheckpointError>;
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -57,12 +57,12 @@ impl FileSegmentLog {
 
 #[async_trait]
 impl SegmentLog for FileSegmentLog {
-    async fn load(&self, shard: &str) -> anyhow::Result<Vec<Segment>> {
+    async fn load(&self, shard: &str) -> Result<Vec<Segment>, CheckpointError> {
         let shards = self.shards.lock().unwrap_or_else(|p| p.into_inner());
         Ok(shards.get(shard).cloned().unwrap_or_default())
     }
 
-    async fn save(&self, shard: &str, segments: &[Segment]) -> anyhow::Result<()> {
+    async fn save(&self, shard: &str, segments: &[Segment]) -> Result<(), CheckpointError> {
         let mut shards = self.shards.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = shards.clone();
         if segments.is_empty() {
@@ -77,9 +77,14 @@ impl SegmentLog for FileSegmentLog {
             version: 1,
             shards: next,
         };
-        let text = serde_json::to_vec_pretty(&doc)?;
-        write_atomically(&self.path, |w| w.write_all(&text).map(|()| true)).map_err(|e| {
-            anyhow::anyhow!("cannot write segment log {}: {e}", self.path.display())
+        let text = serde_json::to_vec_pretty(&doc)
+            .map_err(|e| CheckpointError::Invalid(format!("segment log: {e}")))?;
+        write_atomically(&self.path, |w| w.write_all(&text).map(|()| true)).map_err(|source| {
+            CheckpointError::File {
+                what: "cannot write segment log",
+                path: self.path.clone(),
+                source,
+            }
         })?;
         *shards = doc.shards;
         Ok(())
@@ -94,19 +99,20 @@ pub struct LeaseSegmentLog {
 
 #[async_trait]
 impl SegmentLog for LeaseSegmentLog {
-    async fn load(&self, shard: &str) -> anyhow::Result<Vec<Segment>> {
+    async fn load(&self, shard: &str) -> Result<Vec<Segment>, CheckpointError> {
         match self.table.segments(shard).await? {
             Some(text) => serde_json::from_str(&text).map_err(|e| {
-                anyhow::anyhow!(
+                CheckpointError::Invalid(format!(
                     "the segment log of shard {shard} in the lease table is not valid: {e}"
-                )
+                ))
             }),
             None => Ok(Vec::new()),
         }
     }
 
-    async fn save(&self, shard: &str, segments: &[Segment]) -> anyhow::Result<()> {
-        let text = serde_json::to_string(segments)?;
+    async fn save(&self, shard: &str, segments: &[Segment]) -> Result<(), CheckpointError> {
+        let text = serde_json::to_string(segments)
+            .map_err(|e| CheckpointError::Invalid(format!("segment log: {e}")))?;
         self.table.save_segments(shard, &text).await?;
         Ok(())
     }

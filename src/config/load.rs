@@ -3,39 +3,13 @@
 //! validation. Every problem names its key, e.g.
 //! `destination.buffering.size: 200 MiB is above the 128 MiB maximum`.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
+use spillway_sinks::settings::{read_section, ConfigProblem, Problems};
 use thiserror::Error;
 
 use super::validate::{validate, ValidatedConfig};
 use super::Config;
-
-/// One thing wrong with a config, at a key path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigProblem {
-    pub path: String,
-    pub message: String,
-}
-
-impl ConfigProblem {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigProblem {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -80,77 +54,10 @@ pub fn load_str(
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(problems));
     }
-    let config: Config = match serde_path_to_error::deserialize(value.clone()) {
-        Ok(config) => config,
-        Err(e) => return Err(ConfigError::Invalid(vec![locate_problem(&value, e)])),
-    };
+    let mut problems = Problems::default();
+    let config: Config =
+        read_section(&value, "", &mut problems).map_err(|_| ConfigError::Invalid(problems.0))?;
     validate(config).map_err(ConfigError::Invalid)
-}
-
-type PathError = serde_path_to_error::Error<toml::de::Error>;
-
-/// Turns a deserialization error into a problem at the precise key. serde reports errors
-/// inside an internally tagged section (`destination`, `destination.format`, …) at the
-/// section itself, so such a section is deserialized again as its variant's struct.
-fn locate_problem(root: &toml::Value, error: PathError) -> ConfigProblem {
-    let path = match error.path().to_string() {
-        p if p == "." => String::new(),
-        p => p,
-    };
-    let section = path.split('.').try_fold(root, |v, key| v.get(key));
-    let kind = section.and_then(|s| s.get("type")).and_then(|t| t.as_str());
-    if let (Some(section), Some(kind)) = (section, kind) {
-        let mut table = section.clone();
-        if let Some(t) = table.as_table_mut() {
-            t.remove("type");
-        }
-        if let Some(Err(inner)) = deserialize_variant(&path, kind, table.clone()) {
-            let mut problem = locate_problem(&table, inner);
-            problem.path = match problem.path.as_str() {
-                "" => path,
-                inner => format!("{path}.{inner}"),
-            };
-            return problem;
-        }
-    }
-    let message = error.into_inner().message().trim().to_string();
-    // Name the missing key itself: `destination.bucket: missing field `bucket``.
-    let missing = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split_once('`'))
-        .map(|(field, _)| field.to_string());
-    let path = match (missing, path.is_empty()) {
-        (Some(field), true) => field,
-        (Some(field), false) => format!("{path}.{field}"),
-        (None, _) => path,
-    };
-    ConfigProblem::new(path, message)
-}
-
-/// Deserializes one tagged section as the struct of its `type`; `None` for an unknown pair.
-fn deserialize_variant(
-    section: &str,
-    kind: &str,
-    table: toml::Value,
-) -> Option<Result<(), PathError>> {
-    use super::*;
-    fn check<T: serde::de::DeserializeOwned>(table: toml::Value) -> Result<(), PathError> {
-        serde_path_to_error::deserialize::<_, T>(table).map(|_| ())
-    }
-    let section = section.rsplit('.').next().unwrap_or(section);
-    Some(match (section, kind) {
-        ("source", "file") => check::<FileSourceConfig>(table),
-        ("source", "kinesis") => check::<KinesisSourceConfig>(table),
-        ("destination", "local") => check::<LocalDestinationConfig>(table),
-        ("destination", "s3") => check::<S3DestinationConfig>(table),
-        ("destination", "dynamodb") => check::<DynamodbDestinationConfig>(table),
-        ("destination", "opensearch") => check::<OpenSearchDestinationConfig>(table),
-        ("format", "parquet") => check::<ParquetFormatConfig>(table),
-        ("format", "ndjson") => check::<NdjsonFormatConfig>(table),
-        ("dead_letter", "local") => check::<LocalDeadLetterConfig>(table),
-        ("dead_letter", "s3") => check::<S3DeadLetterConfig>(table),
-        _ => return None,
-    })
 }
 
 fn interpolate_value(
@@ -169,7 +76,7 @@ fn interpolate_value(
     match value {
         toml::Value::String(s) => match interpolate(s, env) {
             Ok(text) => *s = text,
-            Err(message) => problems.push(ConfigProblem::new(path, message)),
+            Err(e) => problems.push(ConfigProblem::new(path, e.to_string())),
         },
         toml::Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
@@ -185,9 +92,23 @@ fn interpolate_value(
     }
 }
 
+/// Why a `${…}` could not be expanded.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum InterpolationError {
+    #[error("unterminated ${{…}} in {0:?}")]
+    Unterminated(String),
+    #[error("invalid variable name {name:?} in {text:?}")]
+    BadName { name: String, text: String },
+    #[error("environment variable {0} is not set (write ${{{0}:-default}} to give a default)")]
+    Unset(String),
+}
+
 /// Expands `${VAR}` (an error when unset), `${VAR:-default}` (default when unset or empty)
 /// and `$$` (a literal `$`).
-pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn interpolate(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, InterpolationError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -199,23 +120,22 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
         } else if let Some(body) = after.strip_prefix('{') {
             let end = body
                 .find('}')
-                .ok_or_else(|| format!("unterminated ${{…}} in {text:?}"))?;
+                .ok_or_else(|| InterpolationError::Unterminated(text.to_string()))?;
             let expr = &body[..end];
             let (name, default) = match expr.split_once(":-") {
                 Some((name, default)) => (name, Some(default)),
                 None => (expr, None),
             };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("invalid variable name {name:?} in {text:?}"));
+                return Err(InterpolationError::BadName {
+                    name: name.to_string(),
+                    text: text.to_string(),
+                });
             }
             match (env(name).filter(|v| !v.is_empty() || default.is_none()), default) {
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
-                (None, None) => {
-                    return Err(format!(
-                        "environment variable {name} is not set (write ${{{name}:-default}} to give a default)"
-                    ))
-                }
+                (None, None) => return Err(InterpolationError::Unset(name.to_string())),
             }
             rest = &body[end + 1..];
         } else {
@@ -245,9 +165,14 @@ mod tests {
         assert_eq!(interpolate("${NOPE:-demo}", &env).unwrap(), "demo");
         assert_eq!(interpolate("${EMPTY:-demo}", &env).unwrap(), "demo");
         assert_eq!(interpolate("$$HOME and $5", &env).unwrap(), "$HOME and $5");
+        assert_eq!(
+            interpolate("${NOPE}", &env),
+            Err(InterpolationError::Unset("NOPE".into()))
+        );
         assert!(interpolate("${NOPE}", &env)
             .unwrap_err()
-            .contains("NOPE is not set"));
+            .to_string()
+            .contains("NOPE is not set (write ${NOPE:-default} to give a default)"));
         assert!(interpolate("${BROKEN", &env).is_err());
     }
 }

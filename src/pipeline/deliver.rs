@@ -2,26 +2,25 @@
 //! concurrency and memory (waiting for a free slot, or for memory, is the back-pressure that
 //! stops intake), writes the source-record backup beside it when enabled, sends what failed
 //! to the dead letter (both retried until durable), and only then acknowledges every record
-//! of the batch to the checkpoint tracker.
+//! of the batch to the checkpoint tracker's owner ([`Progress`]).
 //!
-//! Memory: the buffering budget (`memory_budget`) covers the batches being encoded too. A
+//! Memory: the buffering budget ([`MemoryBudget`]) covers the batches being encoded too. A
 //! batch in flight is reckoned at [`ENCODE_MEMORY_FACTOR`] × its incoming bytes (its records,
-//! the Arrow columns built from them, the encoder's pages and the upload buffer), and a batch
-//! is started only while buffers plus deliveries in flight stay within the budget — or when
-//! nothing else is in flight, so delivery always progresses.
+//! the Arrow columns built from them, the encoder's pages and the upload buffer), and reserved
+//! in the budget before it starts.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use spillway_formats::record::{Batch, FailedRecord};
 use spillway_sinks::backup::{self, SourceBackup};
 use spillway_sinks::dead_letter::{write_durably, DeadLetter};
 use spillway_sinks::retry::RetryingSink;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::checkpoint::CheckpointTracker;
+use super::memory::MemoryBudget;
+use crate::checkpoint::Progress;
 use crate::metrics::Metrics;
 
 /// What a batch in flight holds, in multiples of its incoming bytes: the records, their Arrow
@@ -29,50 +28,14 @@ use crate::metrics::Metrics;
 /// near 180 MiB of RSS in `cargo bench --bench convert` (S1/S2).
 pub const ENCODE_MEMORY_FACTOR: usize = 3;
 
-/// The memory held by deliveries in flight, and a wake-up for those waiting for some.
-#[derive(Default)]
-struct InFlightMemory {
-    bytes: AtomicUsize,
-    released: Notify,
-}
-
-impl InFlightMemory {
-    /// Waits until `bytes` more fit beside `buffered` within `budget` (or nothing is in
-    /// flight), then reserves them; [`InFlightMemory::release`] gives them back.
-    async fn reserve(&self, bytes: usize, buffered: usize, budget: usize) {
-        loop {
-            let released = self.released.notified();
-            tokio::pin!(released);
-            released.as_mut().enable();
-            let in_flight = self.bytes.load(Ordering::Acquire);
-            if in_flight == 0 || in_flight + bytes + buffered <= budget {
-                self.bytes.fetch_add(bytes, Ordering::AcqRel);
-                return;
-            }
-            released.await;
-        }
-    }
-
-    fn release(&self, bytes: usize) {
-        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
-        self.released.notify_waiters();
-    }
-
-    #[cfg(test)]
-    fn in_flight(&self) -> usize {
-        self.bytes.load(Ordering::Acquire)
-    }
-}
-
 pub struct Deliverer {
     sink: Arc<RetryingSink>,
     dead_letter: Arc<dyn DeadLetter>,
     backup: Option<Arc<SourceBackup>>,
-    tracker: Arc<Mutex<CheckpointTracker>>,
+    progress: Progress,
     metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
-    memory: Arc<InFlightMemory>,
-    memory_budget: usize,
+    memory: MemoryBudget,
     in_flight: JoinSet<()>,
 }
 
@@ -81,20 +44,19 @@ impl Deliverer {
         sink: Arc<RetryingSink>,
         dead_letter: Arc<dyn DeadLetter>,
         backup: Option<Arc<SourceBackup>>,
-        tracker: Arc<Mutex<CheckpointTracker>>,
+        progress: Progress,
         metrics: Arc<Metrics>,
         concurrency: usize,
-        memory_budget: usize,
+        memory: MemoryBudget,
     ) -> Self {
         Deliverer {
             sink,
             dead_letter,
             backup,
-            tracker,
+            progress,
             metrics,
             slots: Arc::new(Semaphore::new(concurrency)),
-            memory: Arc::default(),
-            memory_budget,
+            memory,
             in_flight: JoinSet::new(),
         }
     }
@@ -105,12 +67,10 @@ impl Deliverer {
             return;
         };
         let estimate = batch.incoming_bytes() * ENCODE_MEMORY_FACTOR;
-        let buffered = Metrics::get(&self.metrics.buffered_bytes) as usize;
-        let memory = self.memory.clone();
-        memory.reserve(estimate, buffered, self.memory_budget).await;
+        let reservation = self.memory.reserve(estimate).await;
         let (sink, dead_letter) = (self.sink.clone(), self.dead_letter.clone());
-        let (tracker, metrics, backup) = (
-            self.tracker.clone(),
+        let (progress, metrics, backup) = (
+            self.progress.clone(),
             self.metrics.clone(),
             self.backup.clone(),
         );
@@ -119,12 +79,12 @@ impl Deliverer {
                 sink,
                 dead_letter,
                 backup,
-                &tracker,
+                &progress,
                 &metrics,
                 Arc::new(batch),
             )
             .await;
-            memory.release(estimate);
+            drop(reservation);
             drop(slot);
         });
         self.reap();
@@ -136,12 +96,17 @@ impl Deliverer {
             return;
         };
         let dead_letter = self.dead_letter.clone();
-        let (tracker, metrics) = (self.tracker.clone(), self.metrics.clone());
+        let (progress, metrics) = (self.progress.clone(), self.metrics.clone());
         self.in_flight.spawn(async move {
-            dead_letter_and_ack(&dead_letter, &tracker, &metrics, &failed).await;
+            dead_letter_and_ack(&dead_letter, &progress, &metrics, &failed).await;
             drop(slot);
         });
         self.reap();
+    }
+
+    /// The memory budget it reserves batches in.
+    pub fn memory(&self) -> &MemoryBudget {
+        &self.memory
     }
 
     /// Waits for every delivery in flight.
@@ -166,7 +131,7 @@ async fn deliver_batch(
     sink: Arc<RetryingSink>,
     dead_letter: Arc<dyn DeadLetter>,
     backup: Option<Arc<SourceBackup>>,
-    tracker: &Mutex<CheckpointTracker>,
+    progress: &Progress,
     metrics: &Metrics,
     batch: Arc<Batch>,
 ) {
@@ -200,52 +165,16 @@ async fn deliver_batch(
     metrics
         .data_freshness_ms
         .store(age.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
-    let mut tracker = tracker.lock().unwrap_or_else(|p| p.into_inner());
-    for record in &batch.records {
-        tracker.ack(&record.meta.shard, record.meta.position);
-    }
+    progress.ack(batch.records.iter().map(|r| &r.meta));
 }
 
 async fn dead_letter_and_ack(
     dead_letter: &Arc<dyn DeadLetter>,
-    tracker: &Mutex<CheckpointTracker>,
+    progress: &Progress,
     metrics: &Metrics,
     failed: &[FailedRecord],
 ) {
     write_durably(dead_letter, failed).await;
     Metrics::add(&metrics.dead_lettered_records, failed.len() as u64);
-    let mut tracker = tracker.lock().unwrap_or_else(|p| p.into_inner());
-    for record in failed {
-        tracker.ack(&record.meta.shard, record.meta.position);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn a_batch_waits_for_memory_until_one_in_flight_is_released() {
-        let memory = Arc::new(InFlightMemory::default());
-        // Nothing in flight: even a batch over the budget starts.
-        memory.reserve(300, 0, 100).await;
-        let waiting = {
-            let memory = memory.clone();
-            tokio::spawn(async move { memory.reserve(40, 20, 100).await })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!waiting.is_finished(), "300 + 40 + 20 > 100: it waits");
-        memory.release(300);
-        tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .expect("woken by the release")
-            .unwrap();
-        assert_eq!(memory.in_flight(), 40);
-        // 40 in flight + 30 + 20 buffered fit in 100: no wait.
-        tokio::time::timeout(Duration::from_millis(100), memory.reserve(30, 20, 100))
-            .await
-            .unwrap();
-    }
+    progress.ack(failed.iter().map(|r| &r.meta));
 }

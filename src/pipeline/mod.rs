@@ -6,11 +6,12 @@
 
 mod batcher;
 mod deliver;
+mod memory;
 mod partitioner;
 mod segments;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use spillway_formats::record::{
@@ -23,9 +24,10 @@ use tokio::time::Instant;
 
 pub use self::batcher::{Batcher, FlushPolicy, FlushReason};
 pub use self::deliver::Deliverer;
+pub use self::memory::{MemoryBudget, Reservation};
 pub use self::partitioner::{PartitionError, Partitioner};
 pub use self::segments::{ClosedSegment, SegmentBatcher};
-use crate::checkpoint::{CheckpointTracker, SegmentLog, StoredCheckpoints};
+use crate::checkpoint::{CheckpointError, Progress, SegmentLog, StoredCheckpoints};
 use crate::metrics::Metrics;
 use crate::source::SourceMessage;
 
@@ -63,7 +65,7 @@ pub struct Pipeline {
     partitioner: Partitioner,
     buffers: Buffers,
     deliverer: Deliverer,
-    tracker: Arc<Mutex<CheckpointTracker>>,
+    progress: Progress,
     metrics: Arc<Metrics>,
     failed: Vec<FailedRecord>,
     started: Instant,
@@ -76,7 +78,7 @@ impl Pipeline {
         partitioner: Partitioner,
         policy: FlushPolicy,
         deliverer: Deliverer,
-        tracker: Arc<Mutex<CheckpointTracker>>,
+        progress: Progress,
         metrics: Arc<Metrics>,
         segment_log: Option<(Arc<dyn SegmentLog>, StoredCheckpoints)>,
     ) -> Self {
@@ -92,7 +94,7 @@ impl Pipeline {
             partitioner,
             buffers,
             deliverer,
-            tracker,
+            progress,
             metrics,
             failed: Vec::new(),
             started: Instant::now(),
@@ -119,7 +121,7 @@ impl Pipeline {
                     Some(SourceMessage::Records(records)) => self.accept(records).await,
                     Some(SourceMessage::Failed(failed)) => self.accept_failed(failed).await,
                     Some(SourceMessage::ShardEnd(shard)) => {
-                        self.tracker.lock().unwrap_or_else(|p| p.into_inner()).register_shard_end(&shard);
+                        self.progress.shard_end(shard);
                     }
                     None => break StopReason::SourceEnded,
                 },
@@ -150,12 +152,7 @@ impl Pipeline {
     }
 
     async fn accept(&mut self, records: Vec<Record>) {
-        {
-            let mut tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
-            for record in &records {
-                tracker.register(&record.meta);
-            }
-        }
+        self.progress.register(records.iter().map(|r| &r.meta));
         let bytes: usize = records.iter().map(|r| r.data.len()).sum();
         Metrics::add(&self.metrics.incoming_records, records.len() as u64);
         Metrics::add(&self.metrics.incoming_bytes, bytes as u64);
@@ -182,12 +179,7 @@ impl Pipeline {
 
     /// Records the source could not decode: registered, then dead-lettered with the rest.
     async fn accept_failed(&mut self, failed: Vec<FailedRecord>) {
-        {
-            let mut tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
-            for record in &failed {
-                tracker.register(&record.meta);
-            }
-        }
+        self.progress.register(failed.iter().map(|r| &r.meta));
         Metrics::add(&self.metrics.incoming_records, failed.len() as u64);
         self.failed.extend(failed);
         if self.failed.len() >= FAILED_GROUP {
@@ -296,6 +288,7 @@ impl Pipeline {
             Buffers::ByKey(b) => (b.buffered_bytes(), b.open_partitions()),
             Buffers::BySegment { batcher: b, .. } => (b.buffered_bytes(), b.open_partitions()),
         };
+        self.deliverer.memory().set_buffered(bytes);
         self.metrics.buffered_bytes.store(bytes as u64, Relaxed);
         self.metrics
             .open_partitions
@@ -306,8 +299,8 @@ impl Pipeline {
 /// A segment-log failure, for [`until_durable`]: retried until it succeeds, because no object
 /// of a segment may be written before its boundaries are durable (the pipeline waits, and the
 /// sources with it).
-fn log_error(shard: &str, error: anyhow::Error) -> SinkError {
-    SinkError::retryable("SegmentLog", format!("shard {shard}: {error:#}"))
+fn log_error(shard: &str, error: CheckpointError) -> SinkError {
+    SinkError::retryable("SegmentLog", format!("shard {shard}: {error}"))
 }
 
 /// Keys and record metadata for the batchers' unit tests.

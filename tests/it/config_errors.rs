@@ -1,11 +1,12 @@
 //! Config handling as a user meets it: the shipped example loads; a bad config is refused
 //! with exit code 2 and a message naming each bad key, never a panic or a stack trace.
 
-mod support;
-
 use std::path::Path;
 
-use support::*;
+use crate::support::*;
+use spillway::source::kinesis::KinesisStream;
+use spillway_sinks::dynamodb::config::DynamodbDestination;
+use spillway_sinks::object::{ObjectDestination, StoreSpec};
 
 fn validate(dir: &Path, toml: &str) -> (i32, String) {
     let path = dir.join("bad.toml");
@@ -45,7 +46,10 @@ fn the_example_config_loads_with_its_documented_values() {
         config.prefix.table_layout().partition_columns,
         ["dt", "hour"]
     );
-    assert_eq!(config.catalog.unwrap().1.table, "events");
+    assert_eq!(
+        config.destination.catalog_table(),
+        Some(("spillway", "events"))
+    );
 }
 
 #[test]
@@ -87,7 +91,7 @@ fn every_problem_is_reported_with_its_key_and_exit_code_2() {
 fn unknown_keys_bad_values_and_unset_variables_name_their_key() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        (GOOD.replace("path = \"lake\"", "path = \"lake\"\nbuffer = 5"), "destination.buffer: unknown field `buffer`, expected one of `path`"),
+        (GOOD.replace("path = \"lake\"", "path = \"lake\"\nbuffer = 5"), "destination.buffer: unknown field `buffer` (did you mean `buffering`?), expected one of `backup`, `buffering`"),
         (format!("{GOOD}[destination.buffering]\nsize = \"lots\"\n"), "destination.buffering.size: invalid size \"lots\""),
         (GOOD.replace("lake", "${SPILLWAY_UNSET}"), "destination.path: environment variable SPILLWAY_UNSET is not set"),
         (GOOD.replace("examples/clickstream", "no/such/input"), "source.path: no such file or folder: no/such/input"),
@@ -172,11 +176,18 @@ fn the_s3_example_config_validates() {
         &|name| (name == "SPILLWAY_BUCKET").then(|| "my-bucket".to_string()),
     )
     .unwrap();
-    let spillway::config::DestinationSettings::S3 { options, .. } = &config.destination else {
+    let destination = config
+        .destination
+        .as_any()
+        .downcast_ref::<ObjectDestination>();
+    let Some(StoreSpec::S3 { options, .. }) = destination.map(|d| &d.store) else {
         panic!("an S3 destination");
     };
     assert_eq!(options.bucket, "my-bucket");
-    assert_eq!(config.catalog.unwrap().1.database, "spillway_demo");
+    assert_eq!(
+        config.destination.catalog_table().unwrap().0,
+        "spillway_demo"
+    );
 }
 
 #[test]
@@ -186,7 +197,7 @@ fn dynamodb_destination_problems_name_their_key() {
     let cases = [
         (
             format!("{base}table = \"orders\"\npartition_key = {{ attribute = \"id\", field = \".id\" }}\n"),
-            "dead_letter: is required for a dynamodb or opensearch destination",
+            "dead_letter: is required for a destination without an object store of its own (dynamodb, opensearch)",
         ),
         (
             format!("{base}table = \"orders\"\npartition_key = {{ attribute = \"id\", field = \"id\" }}\n[dead_letter]\ntype = \"local\"\npath = \"d\"\n"),
@@ -215,11 +226,11 @@ fn dynamodb_destination_problems_name_their_key() {
 fn the_dynamodb_example_config_validates() {
     let text = std::fs::read_to_string(repo_root().join("examples/dynamodb.toml")).unwrap();
     let config = spillway::config::load_str(&text, &|_| None).unwrap();
-    let spillway::config::DestinationSettings::Dynamodb {
+    let Some(DynamodbDestination {
         mapping,
         create_table,
         ..
-    } = &config.destination
+    }) = config.destination.as_any().downcast_ref()
     else {
         panic!("a DynamoDB destination");
     };
@@ -261,7 +272,7 @@ fn kinesis_source_problems_name_their_key() {
 fn the_kinesis_example_config_validates_with_enhanced_fan_out_by_default() {
     let text = std::fs::read_to_string(repo_root().join("examples/kinesis-to-lake.toml")).unwrap();
     let config = spillway::config::load_str(&text, &|_| None).unwrap();
-    let spillway::config::SourceSettings::Kinesis { settings, .. } = &config.source else {
+    let Some(KinesisStream { settings, .. }) = config.source.as_any().downcast_ref() else {
         panic!("a Kinesis source");
     };
     assert_eq!(settings.stream, "spillway-demo");
@@ -406,4 +417,49 @@ path = "dl"
         stderr.contains("destination.table: uses !{partitionKeyFromQuery:region} but processing.partition_keys has no `region`"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_shared_setting_a_destination_does_not_take_is_refused_with_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let dynamodb = "name = \"t\"\n[source]\ntype = \"file\"\npath = \"examples/orders\"\n[dead_letter]\ntype = \"local\"\npath = \"d\"\n[destination]\ntype = \"dynamodb\"\ntable = \"orders\"\npartition_key = { attribute = \"id\", field = \".id\" }\n";
+    let opensearch = "name = \"t\"\n[source]\ntype = \"file\"\npath = \"examples/clickstream\"\n[dead_letter]\ntype = \"local\"\npath = \"d\"\n[destination]\ntype = \"opensearch\"\nendpoint = \"http://h:9200\"\nindex = \"logs\"\n";
+    let cases = [
+        (
+            format!("{dynamodb}exactly_once = true\n"),
+            "destination.exactly_once: is only available for object destinations",
+        ),
+        (
+            format!("{dynamodb}[destination.backup]\nprefix = \"b/\"\n"),
+            "destination.backup: is not kept by DynamoDB destinations",
+        ),
+        (
+            format!("{opensearch}time_zone = \"Asia/Tokyo\"\n"),
+            "destination.time_zone: only applies to object destinations",
+        ),
+        (
+            format!("{opensearch}[destination.backup]\nprefix = \"b/\"\n"),
+            "destination.backup: is only used with backup_mode = \"AllDocuments\"",
+        ),
+        (
+            GOOD.replace("type = \"local\"", "type = \"lokal\""),
+            "destination.type: unknown variant `lokal`, expected one of `local`, `s3`",
+        ),
+        (
+            GOOD.replace("type = \"file\"", "type = \"files\""),
+            "source.type: unknown variant `files`, expected one of `file`, `kinesis`",
+        ),
+        (
+            format!("{GOOD}[dead_letter]\ntype = \"s3\"\npath = \"d\"\n"),
+            "dead_letter.path: only applies with type = \"local\"",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let (code, stderr) = validate(dir.path(), &toml);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
 }

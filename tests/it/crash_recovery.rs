@@ -4,13 +4,11 @@
 //! reported, and a graceful SIGTERM leaves none. With `exactly_once = true` the same kills
 //! leave no duplicate at all, and even a rerun from scratch rewrites nothing.
 
-mod support;
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn write_config(dir: &Path, input: &Path, lake: &Path) -> std::path::PathBuf {
     write_config_with(dir, input, lake, "interval = \"1s\"", false)

@@ -5,13 +5,11 @@
 //! The "disk" is a 2 MiB tmpfs mounted over the lake folder, grown to 64 MiB to give space
 //! back; mounting needs root, so elsewhere the test says it was skipped and why.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// A tmpfs mounted at a folder, unmounted on drop.
 struct Tmpfs(PathBuf);

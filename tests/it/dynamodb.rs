@@ -4,13 +4,14 @@
 //! older record win, shuffled arrival converges, and a throttling storm (fault proxy) still
 //! delivers everything.
 
-mod support;
-
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::support::aws::*;
+use crate::support::fault_proxy::{FaultProxy, Plan};
+use crate::support::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use spillway_formats::decode::FieldPath;
@@ -19,9 +20,6 @@ use spillway_sinks::dynamodb::{
     ensure_table, DynamoSink, ItemMapping, KeyField, KeyType, Ordering,
 };
 use spillway_sinks::Sink;
-use support::aws::*;
-use support::fault_proxy::{FaultProxy, Plan};
-use support::*;
 
 fn sample_orders() -> Vec<String> {
     let mut text = String::new();

@@ -2,14 +2,12 @@
 //! shipped sample events → a local lake of Hive-partitioned Parquet, a Glue-style catalog,
 //! and a dead letter. Read back with the `parquet` crate and with DuckDB.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 /// The sample input: every line of the shipped example files.
 fn sample_lines() -> Vec<Vec<u8>> {

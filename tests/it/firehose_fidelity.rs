@@ -4,14 +4,12 @@
 //! objects are named and extended as Firehose names them, in the configured time zone, and
 //! the catalog DDL never lists a name twice.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
+use crate::support::*;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMillisecondType};
 use serde_json::Value;
-use support::*;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

@@ -2,13 +2,13 @@
 //! hint (without waiting), and when its interval elapses (not before). Runs the real pipeline
 //! into a real local lake; only the clock is virtual.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use spillway::checkpoint::CheckpointTracker;
+use spillway::checkpoint::Progress;
 use spillway::metrics::Metrics;
-use spillway::pipeline::{Deliverer, FlushPolicy, Partitioner, Pipeline, StopReason};
+use spillway::pipeline::{Deliverer, FlushPolicy, MemoryBudget, Partitioner, Pipeline, StopReason};
 use spillway::source::SourceMessage;
 use spillway_formats::decode::RecordDecoder;
 use spillway_formats::encode::NdjsonEncoder;
@@ -24,7 +24,7 @@ use tokio::time::Instant;
 struct Harness {
     tx: mpsc::Sender<SourceMessage>,
     metrics: Arc<Metrics>,
-    tracker: Arc<Mutex<CheckpointTracker>>,
+    progress: Progress,
     run: tokio::task::JoinHandle<StopReason>,
     _dir: tempfile::TempDir,
 }
@@ -50,16 +50,16 @@ fn start(policy: FlushPolicy) -> Harness {
         "t".into(),
     ));
     let metrics = Arc::new(Metrics::default());
-    let tracker = Arc::new(Mutex::new(CheckpointTracker::new()));
+    let progress = Progress::start();
     let budget = policy.memory_budget;
     let deliverer = Deliverer::new(
         sink,
         dead_letter,
         None,
-        tracker.clone(),
+        progress.clone(),
         metrics.clone(),
         2,
-        budget,
+        MemoryBudget::new(budget),
     );
     let decoder = RecordDecoder {
         max_record_size: 1 << 20,
@@ -70,7 +70,7 @@ fn start(policy: FlushPolicy) -> Harness {
         Partitioner::new(prefix, decoder, NameRule::ObjectKey),
         policy,
         deliverer,
-        tracker.clone(),
+        progress.clone(),
         metrics.clone(),
         None,
     );
@@ -79,7 +79,7 @@ fn start(policy: FlushPolicy) -> Harness {
     Harness {
         tx,
         metrics,
-        tracker,
+        progress,
         run,
         _dir: dir,
     }
@@ -136,10 +136,11 @@ async fn the_size_hint_flushes_without_waiting_for_the_interval() {
     );
     assert_eq!(Metrics::get(&h.metrics.delivered_records), 1049); // ceil(1 MiB / 1000 B)
     assert_eq!(
-        h.tracker
-            .lock()
-            .unwrap()
-            .checkpoint(&Arc::from("s"))
+        h.progress
+            .snapshot()
+            .await
+            .checkpoints
+            .get("s")
             .map(|c| c.position),
         Some(1049)
     );
@@ -174,10 +175,11 @@ async fn the_interval_flushes_a_small_buffer_when_it_elapses_and_not_before() {
     wait_for_objects(&h.metrics, 1).await;
     assert_eq!(Metrics::get(&h.metrics.delivered_records), 10);
     assert_eq!(
-        h.tracker
-            .lock()
-            .unwrap()
-            .checkpoint(&Arc::from("s"))
+        h.progress
+            .snapshot()
+            .await
+            .checkpoints
+            .get("s")
             .map(|c| c.position),
         Some(10)
     );

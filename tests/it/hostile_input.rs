@@ -3,15 +3,13 @@
 //! file is read from its start, a damaged gzip file delivers what decodes and the next file
 //! is read, and an unwritable lake is refused at start. Every test counts every record.
 
-mod support;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::{json, Value};
-use support::*;
 
 /// A local-lake config: NDJSON objects (so any record shape is delivered as it is) under
 /// `prefix`, with `extra` TOML lines in `[destination]`.

@@ -5,17 +5,15 @@
 //! a corrupt aggregate is dead-lettered with its bytes; and a shard split during consumption
 //! loses nothing, the parent read to its end before its children.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::aws::*;
+use crate::support::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use spillway_formats::kpl;
-use support::aws::*;
-use support::*;
 
 /// Records numbered `from..to`: every fifth group of 20 goes as one KPL aggregate. A record's
 /// `key` is the Kinesis partition key it travels under (an aggregate's, for its records, as

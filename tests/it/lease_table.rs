@@ -1,11 +1,9 @@
 //! The Kinesis lease table against dynalite: KCL attribute names, and updates conditional on
 //! the lease counter, so a worker whose lease was taken over can never move the checkpoint.
 
-mod support;
-
+use crate::support::aws::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use spillway::checkpoint::lease_table::{LeaseError, LeaseTable};
-use support::aws::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_worker_cannot_move_a_checkpoint_after_its_lease_is_taken_over() {

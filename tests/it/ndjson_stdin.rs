@@ -2,13 +2,11 @@
 //! `partitionKeyFromQuery` key, written as gzip NDJSON objects; read back line by line and
 //! with DuckDB.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::process::Stdio;
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 /// `spillway run --config config` with `input` on stdin; its output once it exited 0.
 fn run_with_stdin(config: &std::path::Path, input: &[u8]) -> std::process::Output {

@@ -6,16 +6,14 @@
 //! 30 % of bulk items (the fault proxy rewrites real bulk answers) ending with every document
 //! indexed exactly once, and a password in the endpoint URL that no output shows.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::path::Path;
 
+use crate::support::aws::unique_name;
+use crate::support::fault_proxy::{FaultProxy, Plan};
+use crate::support::*;
 use bytes::Bytes;
 use serde_json::Value;
-use support::aws::unique_name;
-use support::fault_proxy::{FaultProxy, Plan};
-use support::*;
 
 fn opensearch_url() -> String {
     std::env::var("SPILLWAY_OPENSEARCH_URL")
@@ -467,7 +465,7 @@ path = "{dead}"
 /// handshake is refused, the run says why, and every record is in the dead letter.
 #[test]
 fn https_with_a_custom_ca_is_trusted_and_without_it_every_record_is_dead_lettered() {
-    let proxy = support::tls_proxy::TlsProxy::start(&opensearch_url());
+    let proxy = crate::support::tls_proxy::TlsProxy::start(&opensearch_url());
     let dir = tempfile::tempdir().unwrap();
     let input = gen_events("logs", 2_000, 53, "2024-05-01T00:00:00");
     let input_path = dir.path().join("logs.ndjson");

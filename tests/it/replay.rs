@@ -3,12 +3,10 @@
 //! table"), which then holds every record exactly once; a time range that ends before the
 //! backup was written replays nothing; a stream without a backup refuses with a clear error.
 
-mod support;
-
 use std::io::Read;
 use std::path::Path;
 
-use support::*;
+use crate::support::*;
 
 fn write_config(path: &Path, name: &str, input: &Path, lake: &Path, format: &str, backup: bool) {
     let backup = if backup {

@@ -1,14 +1,12 @@
 //! `spillway serve`: the Prometheus endpoint reports Firehose-named metrics while the stream
 //! runs, `/healthz` answers, and SIGTERM stops it cleanly.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;

@@ -6,17 +6,15 @@
 //! `exactly_once = true` the ledger must read missing 0 and duplicated 0: a retried write
 //! whose first answer was lost finds its key taken and keeps the first copy.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use crate::support::aws::*;
+use crate::support::fault_proxy::{Fault, FaultProxy, Plan};
+use crate::support::*;
 use serde_json::Value;
-use support::aws::*;
-use support::fault_proxy::{Fault, FaultProxy, Plan};
-use support::*;
 
 const STORM: Duration = Duration::from_secs(60);
 

@@ -13,8 +13,13 @@
 //! Throttling and 5xx are retryable; validation errors are isolated per item (the chunk is
 //! retried item by item) and dead-lettered as `dynamodb-failed`.
 
+pub mod config;
 pub mod item;
 mod table;
+
+
+/// This folder's destination.
+pub const TYPES: &[crate::destination::DestinationType] = &[config::TYPE];
 
 use std::collections::HashMap;
 use std::sync::Arc;

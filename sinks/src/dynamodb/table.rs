@@ -9,8 +9,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use crate::aws::sink_error;
-use crate::sink::SinkError;
+use crate::aws::{service_error, ServiceError};
 
 /// The type of a key attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,16 +34,16 @@ pub async fn ensure_table(
     table: &str,
     partition_key: (&str, KeyType),
     sort_key: Option<(&str, KeyType)>,
-) -> Result<(), SinkError> {
+) -> Result<(), ServiceError> {
     match client.describe_table().table_name(table).send().await {
         Ok(_) => return wait_active(client, table).await,
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) => {}
-        Err(e) => return Err(sink_error("DynamoDB", "DescribeTable", table, e)),
+        Err(e) => return Err(service_error("DynamoDB", "DescribeTable", table, e)),
     }
     let bad = |e: aws_sdk_dynamodb::error::BuildError| {
-        SinkError::permanent("DynamoDB.BadRequest", e.to_string())
+        ServiceError::permanent("DynamoDB.BadRequest", e.to_string())
     };
     let mut request = client
         .create_table()
@@ -78,25 +77,25 @@ pub async fn ensure_table(
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_in_use_exception()) => {}
-        Err(e) => return Err(sink_error("DynamoDB", "CreateTable", table, e)),
+        Err(e) => return Err(service_error("DynamoDB", "CreateTable", table, e)),
     }
     wait_active(client, table).await
 }
 
-async fn wait_active(client: &Client, table: &str) -> Result<(), SinkError> {
+async fn wait_active(client: &Client, table: &str) -> Result<(), ServiceError> {
     for _ in 0..600 {
         let description = client
             .describe_table()
             .table_name(table)
             .send()
             .await
-            .map_err(|e| sink_error("DynamoDB", "DescribeTable", table, e))?;
+            .map_err(|e| service_error("DynamoDB", "DescribeTable", table, e))?;
         if description.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(SinkError::retryable(
+    Err(ServiceError::retryable(
         "DynamoDB.NotActive",
         format!("table {table} did not become ACTIVE within 60 s"),
     ))

@@ -16,9 +16,14 @@
 //! `format-conversion-failed` before they reach the cluster — the same check the Parquet
 //! encoder makes.
 
+pub mod config;
 pub mod response;
 pub mod template;
 pub mod tls;
+
+
+/// This folder's destination.
+pub const TYPES: &[crate::destination::DestinationType] = &[config::TYPE];
 
 use std::sync::Arc;
 
@@ -98,6 +103,15 @@ impl OpenSearchOptions {
     }
 }
 
+/// Why a record has no document id.
+#[derive(Debug, thiserror::Error)]
+enum NoDocumentId {
+    #[error("record is not valid JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("document id field {0} is missing or not a string or number")]
+    Missing(String),
+}
+
 pub struct OpenSearchSink {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     options: Arc<OpenSearchOptions>,
@@ -110,7 +124,7 @@ const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl OpenSearchSink {
     /// Fails only when the TLS setup cannot be built (an unusable CA certificate).
-    pub fn new(options: OpenSearchOptions) -> Result<Self, String> {
+    pub fn new(options: OpenSearchOptions) -> Result<Self, tls::TlsError> {
         let connector = tls::connector(&options.ca_certificates)?;
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(OpenSearchSink {
@@ -183,7 +197,7 @@ impl OpenSearchSink {
         Ok((status, text))
     }
 
-    fn document_id(&self, batch: &Batch, index: usize) -> Result<Option<String>, String> {
+    fn document_id(&self, batch: &Batch, index: usize) -> Result<Option<String>, NoDocumentId> {
         match &self.options.document_id {
             DocumentId::None => Ok(None),
             DocumentId::Auto => {
@@ -199,15 +213,12 @@ impl OpenSearchSink {
                 ))
             }
             DocumentId::Field(path) => {
-                let record: serde_json::Value =
-                    serde_json::from_slice(batch.record_data(index)).map_err(|e| e.to_string())?;
+                let record: serde_json::Value = serde_json::from_slice(batch.record_data(index))
+                    .map_err(NoDocumentId::NotJson)?;
                 match path.extract(&record) {
                     Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
                     Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
-                    _ => Err(format!(
-                        "document id field {} is missing or not a string or number",
-                        path.as_str()
-                    )),
+                    _ => Err(NoDocumentId::Missing(path.as_str().to_string())),
                 }
             }
         }
@@ -369,7 +380,7 @@ impl Sink for OpenSearchSink {
                     i,
                     ErrorClass::Permanent,
                     "Elasticsearch.NoDocumentId",
-                    reason,
+                    reason.to_string(),
                     &index_name,
                     None,
                 )),

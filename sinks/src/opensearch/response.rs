@@ -38,19 +38,35 @@ pub enum ItemOutcome {
     },
 }
 
+/// A bulk answer that is not one.
+#[derive(Debug, thiserror::Error)]
+pub enum BadResponse {
+    #[error("bulk response is not JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("bulk response has no items")]
+    NoItems,
+    #[error("bulk response answers {answered} items, the request had {expected}")]
+    WrongCount { answered: usize, expected: usize },
+    #[error("bulk item has no result")]
+    NoResult,
+    #[error("bulk item has no status")]
+    NoStatus,
+}
+
 /// Classifies every item of a bulk response; `Err` when the body is not one (or does not
 /// answer `expected` items).
-pub fn classify(body: &[u8], action: Action, expected: usize) -> Result<Vec<ItemOutcome>, String> {
-    let response: Value =
-        serde_json::from_slice(body).map_err(|e| format!("bulk response is not JSON: {e}"))?;
-    let items = response["items"]
-        .as_array()
-        .ok_or("bulk response has no items")?;
+pub fn classify(
+    body: &[u8],
+    action: Action,
+    expected: usize,
+) -> Result<Vec<ItemOutcome>, BadResponse> {
+    let response: Value = serde_json::from_slice(body).map_err(BadResponse::NotJson)?;
+    let items = response["items"].as_array().ok_or(BadResponse::NoItems)?;
     if items.len() != expected {
-        return Err(format!(
-            "bulk response answers {} items, the request had {expected}",
-            items.len()
-        ));
+        return Err(BadResponse::WrongCount {
+            answered: items.len(),
+            expected,
+        });
     }
     items
         .iter()
@@ -58,8 +74,8 @@ pub fn classify(body: &[u8], action: Action, expected: usize) -> Result<Vec<Item
             let result = item
                 .get(action.as_str())
                 .or_else(|| item.as_object().and_then(|o| o.values().next()));
-            let result = result.ok_or("bulk item has no result")?;
-            let status = result["status"].as_u64().ok_or("bulk item has no status")? as u16;
+            let result = result.ok_or(BadResponse::NoResult)?;
+            let status = result["status"].as_u64().ok_or(BadResponse::NoStatus)? as u16;
             let error_type = result["error"]["type"]
                 .as_str()
                 .unwrap_or_default()
@@ -153,15 +169,26 @@ mod tests {
 
     #[test]
     fn malformed_responses_are_errors() {
-        assert!(classify(b"<html>bad gateway</html>", Action::Index, 1)
-            .unwrap_err()
-            .contains("not JSON"));
-        assert!(classify(br#"{"errors":false}"#, Action::Index, 1)
-            .unwrap_err()
-            .contains("no items"));
+        assert!(matches!(
+            classify(b"<html>bad gateway</html>", Action::Index, 1),
+            Err(BadResponse::NotJson(_))
+        ));
+        assert!(matches!(
+            classify(br#"{"errors":false}"#, Action::Index, 1),
+            Err(BadResponse::NoItems)
+        ));
         let short = br#"{"errors":false,"items":[{"index":{"status":201}}]}"#;
-        assert!(classify(short, Action::Index, 2)
-            .unwrap_err()
-            .contains("answers 1 items, the request had 2"));
+        let error = classify(short, Action::Index, 2).unwrap_err();
+        assert!(matches!(
+            error,
+            BadResponse::WrongCount {
+                answered: 1,
+                expected: 2
+            }
+        ));
+        assert_eq!(
+            error.to_string(),
+            "bulk response answers 1 items, the request had 2"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use spillway_formats::prefix::NameRule;
 
-use super::{from_io, ObjectStore, ObjectWriter, PutOptions, ALREADY_EXISTS};
+use super::{already_exists, from_io, ObjectStore, ObjectWriter, PutOptions};
 use crate::fs::{
     publish, publish_new, staged_path, sweep_stale_temp_files, write_atomically, TEMP_MARKER,
 };
@@ -184,10 +184,10 @@ impl ObjectWriter for LocalWriter {
         }
         match publish_new(file, &self.temp, &self.target) {
             Ok(()) => Ok(self.written),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(SinkError::permanent(
-                ALREADY_EXISTS,
-                format!("{} already exists", self.target.display()),
-            )),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(already_exists(format!(
+                "{} already exists",
+                self.target.display()
+            ))),
             Err(e) => Err(from_io(e, &context)),
         }
     }
@@ -257,7 +257,7 @@ mod tests {
         let mut second = store.writer("k/one", &options).unwrap();
         second.write_all(b"second").unwrap();
         let err = second.finish().unwrap_err();
-        assert_eq!(err.code, ALREADY_EXISTS, "{err}");
+        assert_eq!(err.kind, crate::sink::ErrorKind::AlreadyExists, "{err}");
         assert_eq!(store.get("k/one").await.unwrap(), b"first");
         assert_eq!(std::fs::read_dir(dir.path().join("k")).unwrap().count(), 1);
     }

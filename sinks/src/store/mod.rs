@@ -4,17 +4,21 @@
 //! writes straight into them) and an object becomes visible only when it is finished.
 
 mod local;
+mod s3;
 
 use std::io::{self, Write};
 
 use async_trait::async_trait;
 
 pub use self::local::LocalStore;
-use crate::sink::{ErrorClass, SinkError};
+pub use self::s3::{Encryption, S3Options, S3Store, MIN_PART_SIZE};
+use crate::sink::{ErrorClass, ErrorKind, SinkError};
 
-/// The code of the error a writer's `finish` returns when `PutOptions::if_absent` is set and
-/// the key already exists (nothing was written).
-pub const ALREADY_EXISTS: &str = "Object.AlreadyExists";
+/// The error a writer's `finish` returns when `PutOptions::if_absent` is set and the key is
+/// taken (nothing was written): of kind [`ErrorKind::AlreadyExists`].
+pub fn already_exists(message: impl Into<String>) -> SinkError {
+    SinkError::permanent("Object.AlreadyExists", message).of_kind(ErrorKind::AlreadyExists)
+}
 
 /// Object metadata that depends on the format, and how to create the object.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,7 +26,7 @@ pub struct PutOptions {
     pub content_type: &'static str,
     pub content_encoding: Option<&'static str>,
     /// Create the object only if its key is free (S3 `If-None-Match: *`); a taken key ends
-    /// in an [`ALREADY_EXISTS`] error.
+    /// in an [`already_exists`] error.
     pub if_absent: bool,
 }
 
@@ -61,7 +65,7 @@ pub trait ObjectStore: Send + Sync {
 /// An object being written. Dropping it unfinished discards it.
 pub trait ObjectWriter: Write + Send {
     /// Publishes the object; returns its size in bytes. With `if_absent`, a taken key is an
-    /// [`ALREADY_EXISTS`] error and the existing object is left as it is.
+    /// [`already_exists`] error and the existing object is left as it is.
     fn finish(self: Box<Self>) -> Result<u64, SinkError>;
     /// Discards the object.
     fn abort(self: Box<Self>);
@@ -93,11 +97,7 @@ fn classify_io(kind: io::ErrorKind, message: String) -> SinkError {
         }
         _ => ErrorClass::Retryable,
     };
-    SinkError {
-        class,
-        code: "Io".into(),
-        message,
-    }
+    SinkError::new(class, "Io", message)
 }
 
 #[cfg(test)]

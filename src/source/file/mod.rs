@@ -15,8 +15,11 @@
 //! - a file that cannot be opened or read is skipped, named in the summary, and the run
 //!   ends with exit code 1 once the other files are done.
 
+mod config;
 mod input;
 mod lines;
+
+pub use self::config::{FileSource, FileSourceConfig, TYPE};
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read};
@@ -29,7 +32,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use self::input::{decode, is_same_file, open_file, Decoded, OpenedFile};
-use super::SourceMessage;
+use super::{DamagedInput, SourceMessage, SourceStats};
 use crate::checkpoint::{FileCheckpoint, FileIdentities};
 
 pub use self::input::FINGERPRINT_BYTES;
@@ -85,31 +88,6 @@ pub struct Resume {
     pub identities: FileIdentities,
 }
 
-/// A gzip input whose data is damaged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DamagedInput {
-    pub file: String,
-    /// Decompressed bytes read before the damage.
-    pub decoded_bytes: u64,
-    pub error: String,
-    /// Whether this run dead-lettered it (false: an earlier run did; its checkpoint is past it).
-    pub dead_lettered_now: bool,
-}
-
-/// What the source read.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct FileSourceStats {
-    pub files: usize,
-    pub records: u64,
-    /// Bytes skipped because a checkpoint said they were already delivered.
-    pub resumed_bytes: u64,
-    /// Files read from their start because they are not the file their checkpoint was for.
-    pub replaced: Vec<String>,
-    pub damaged: Vec<DamagedInput>,
-    /// Files that could not be opened or read, with the reason: the run fails at the end.
-    pub unreadable: Vec<(String, String)>,
-}
-
 /// The input files of `input`, in reading order, as (path key, path).
 pub fn input_files(input: &InputSpec) -> Result<Vec<(String, Option<PathBuf>)>, SourceError> {
     match input {
@@ -147,8 +125,8 @@ pub fn read_inputs(
     resume: &Resume,
     options: &FileSourceOptions,
     tx: &mpsc::Sender<SourceMessage>,
-) -> Result<FileSourceStats, SourceError> {
-    let mut stats = FileSourceStats::default();
+) -> Result<SourceStats, SourceError> {
+    let mut stats = SourceStats::default();
     for (key, path) in input_files(input)? {
         let reader = FileReader {
             options,
@@ -231,7 +209,7 @@ fn choose_start(
 struct FileReader<'a> {
     options: &'a FileSourceOptions,
     tx: &'a mpsc::Sender<SourceMessage>,
-    stats: &'a mut FileSourceStats,
+    stats: &'a mut SourceStats,
 }
 
 impl FileReader<'_> {

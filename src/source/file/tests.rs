@@ -20,7 +20,7 @@ fn read_all_with(
     input: &InputSpec,
     resume: &Resume,
     options: &FileSourceOptions,
-) -> (Sent, FileSourceStats) {
+) -> (Sent, SourceStats) {
     let (tx, mut rx) = mpsc::channel(10_000);
     let stats = read_inputs(input, resume, options, &tx).unwrap();
     drop(tx);
@@ -35,7 +35,7 @@ fn read_all_with(
     (sent, stats)
 }
 
-fn read_all(input: &InputSpec, resume: &Resume) -> (Sent, FileSourceStats) {
+fn read_all(input: &InputSpec, resume: &Resume) -> (Sent, SourceStats) {
     read_all_with(input, resume, &options())
 }
 
@@ -349,7 +349,7 @@ fn a_huge_line_is_consumed_and_dead_lettered_with_its_first_bytes() {
     let reader = FileReader {
         options: &options,
         tx: &tx,
-        stats: &mut FileSourceStats::default(),
+        stats: &mut SourceStats::default(),
     };
     let opened = open_file(&path).unwrap();
     let shard: ShardId = Arc::from("big");

@@ -14,8 +14,8 @@ use aws_sdk_kinesis::types::{
     ConsumerStatus, StartingPosition, SubscribeToShardEvent, SubscribeToShardEventStream,
 };
 use aws_sdk_kinesis::Client;
-use spillway_sinks::aws::sink_error;
-use spillway_sinks::SinkError;
+use spillway_sinks::aws::service_error;
+use spillway_sinks::aws::ServiceError;
 use tokio::time::Instant;
 
 use super::polling;
@@ -31,7 +31,7 @@ pub async fn consumer_arn(
     client: &Client,
     stream_arn: &str,
     name: &str,
-) -> Result<String, SinkError> {
+) -> Result<String, ServiceError> {
     match client
         .register_stream_consumer()
         .stream_arn(stream_arn)
@@ -43,7 +43,7 @@ pub async fn consumer_arn(
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_in_use_exception()) => {}
-        Err(e) => return Err(sink_error("Kinesis", "RegisterStreamConsumer", name, e)),
+        Err(e) => return Err(service_error("Kinesis", "RegisterStreamConsumer", name, e)),
     }
     for _ in 0..600 {
         let described = client
@@ -52,7 +52,7 @@ pub async fn consumer_arn(
             .consumer_name(name)
             .send()
             .await
-            .map_err(|e| sink_error("Kinesis", "DescribeStreamConsumer", name, e))?;
+            .map_err(|e| service_error("Kinesis", "DescribeStreamConsumer", name, e))?;
         if let Some(consumer) = described.consumer_description() {
             if consumer.consumer_status() == &ConsumerStatus::Active {
                 return Ok(consumer.consumer_arn().to_string());
@@ -60,20 +60,20 @@ pub async fn consumer_arn(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(SinkError::retryable(
+    Err(ServiceError::retryable(
         "Kinesis.ConsumerNotActive",
         format!("consumer {name} did not become ACTIVE within 60 s"),
     ))
 }
 
-fn starting_position(start: &StartAt) -> Result<StartingPosition, SinkError> {
+fn starting_position(start: &StartAt) -> Result<StartingPosition, ServiceError> {
     let (kind, sequence, timestamp) = start.iterator_type();
     StartingPosition::builder()
         .r#type(kind)
         .set_sequence_number(sequence.map(str::to_string))
         .set_timestamp(timestamp)
         .build()
-        .map_err(|e| SinkError::permanent("Kinesis.BadRequest", e.to_string()))
+        .map_err(|e| ServiceError::permanent("Kinesis.BadRequest", e.to_string()))
 }
 
 /// Reads `cursor`'s shard through the consumer until its end or until the pipeline stops.
@@ -84,7 +84,7 @@ pub async fn read(
     mut start: StartAt,
     mut cursor: ShardCursor,
     closed: Arc<AtomicBool>,
-) -> Result<ReadEnd, SinkError> {
+) -> Result<ReadEnd, ServiceError> {
     let shard = cursor.shard.to_string();
     let mut backoff = Duration::from_secs(1);
     let mut last_subscribe: Option<Instant> = None;
@@ -107,7 +107,7 @@ pub async fn read(
                 let busy = e.as_service_error().is_some_and(|s| {
                     s.is_resource_in_use_exception() || s.is_limit_exceeded_exception()
                 });
-                let error = sink_error("Kinesis", "SubscribeToShard", &shard, e);
+                let error = service_error("Kinesis", "SubscribeToShard", &shard, e);
                 if !(busy || error.is_retryable()) {
                     return Err(error);
                 }

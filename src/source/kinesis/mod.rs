@@ -12,11 +12,14 @@
 //! - [`reader`]: what readers share (start positions, lag metric).
 //! - [`efo`], [`polling`]: the two readers.
 
+mod config;
 pub mod efo;
 pub mod polling;
 pub mod reader;
 pub mod records;
 pub mod shards;
+
+pub use self::config::{KinesisSourceConfig, KinesisStream, TYPE};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,8 +28,8 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
 use spillway_formats::record::ShardId;
-use spillway_sinks::aws::sink_error;
-use spillway_sinks::SinkError;
+use spillway_sinks::aws::service_error;
+use spillway_sinks::aws::ServiceError;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -80,7 +83,7 @@ pub struct KinesisSettings {
 }
 
 /// The stream's ARN (`stream` may already be one).
-pub async fn stream_arn(client: &Client, stream: &str) -> Result<String, SinkError> {
+pub async fn stream_arn(client: &Client, stream: &str) -> Result<String, ServiceError> {
     if stream.starts_with("arn:") {
         return Ok(stream.to_string());
     }
@@ -89,12 +92,12 @@ pub async fn stream_arn(client: &Client, stream: &str) -> Result<String, SinkErr
         .stream_name(stream)
         .send()
         .await
-        .map_err(|e| sink_error("Kinesis", "DescribeStreamSummary", stream, e))?;
+        .map_err(|e| service_error("Kinesis", "DescribeStreamSummary", stream, e))?;
     summary
         .stream_description_summary()
         .map(|d| d.stream_arn().to_string())
         .ok_or_else(|| {
-            SinkError::permanent(
+            ServiceError::permanent(
                 "Kinesis.NoStream",
                 format!("stream {stream} has no description"),
             )
@@ -134,7 +137,7 @@ pub struct KinesisSource {
 impl KinesisSource {
     /// Runs until the pipeline stops listening. Shard readers that fail are restarted from
     /// their lease at the next discovery round.
-    pub async fn run(self, tx: mpsc::Sender<SourceMessage>) -> Result<(), SinkError> {
+    pub async fn run(self, tx: mpsc::Sender<SourceMessage>) -> Result<(), ServiceError> {
         let arn = stream_arn(&self.client, &self.settings.stream).await?;
         let consumer = match self.settings.mode {
             ReadMode::EnhancedFanOut => {
@@ -155,7 +158,7 @@ impl KinesisSource {
         let mut ended: HashSet<String> = HashSet::new();
         let mut drained: HashSet<String> = HashSet::new();
         let (done_tx, mut done_rx) =
-            mpsc::unbounded_channel::<(String, Result<ReadEnd, SinkError>)>();
+            mpsc::unbounded_channel::<(String, Result<ReadEnd, ServiceError>)>();
         let mut shards: Vec<ShardInfo> = Vec::new();
         let mut last_discovery: Option<Instant> = None;
         while !tx.is_closed() {

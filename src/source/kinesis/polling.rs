@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use spillway_sinks::aws::sink_error;
-use spillway_sinks::SinkError;
+use spillway_sinks::aws::service_error;
+use spillway_sinks::aws::ServiceError;
 
 use super::reader::{ReadEnd, ReaderContext, StartAt};
 use super::records::ShardCursor;
@@ -15,7 +15,7 @@ use crate::source::SourceMessage;
 const FAST_POLL: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-async fn iterator(ctx: &ReaderContext, shard: &str, start: &StartAt) -> Result<String, SinkError> {
+async fn iterator(ctx: &ReaderContext, shard: &str, start: &StartAt) -> Result<String, ServiceError> {
     let (kind, sequence, timestamp) = start.iterator_type();
     let response = ctx
         .client
@@ -27,12 +27,12 @@ async fn iterator(ctx: &ReaderContext, shard: &str, start: &StartAt) -> Result<S
         .set_timestamp(timestamp)
         .send()
         .await
-        .map_err(|e| sink_error("Kinesis", "GetShardIterator", shard, e))?;
+        .map_err(|e| service_error("Kinesis", "GetShardIterator", shard, e))?;
     response
         .shard_iterator()
         .map(str::to_string)
         .ok_or_else(|| {
-            SinkError::retryable(
+            ServiceError::retryable(
                 "Kinesis.NoIterator",
                 format!("GetShardIterator {shard} returned no iterator"),
             )
@@ -44,7 +44,7 @@ pub async fn read(
     ctx: &ReaderContext,
     start: StartAt,
     mut cursor: ShardCursor,
-) -> Result<ReadEnd, SinkError> {
+) -> Result<ReadEnd, ServiceError> {
     let shard = cursor.shard.to_string();
     let mut current = iterator(ctx, &shard, &start).await?;
     let mut backoff = Duration::from_millis(200);
@@ -72,7 +72,7 @@ pub async fn read(
                     s.is_provisioned_throughput_exceeded_exception()
                         || s.is_kms_throttling_exception()
                 });
-                let error = sink_error("Kinesis", "GetRecords", &shard, e);
+                let error = service_error("Kinesis", "GetRecords", &shard, e);
                 if !(throttled || error.is_retryable()) {
                     return Err(error);
                 }

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 
 use aws_sdk_kinesis::Client;
-use spillway_sinks::aws::sink_error;
-use spillway_sinks::SinkError;
+use spillway_sinks::aws::service_error;
+use spillway_sinks::aws::ServiceError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardInfo {
@@ -17,7 +17,7 @@ pub struct ShardInfo {
 }
 
 /// Every shard of the stream.
-pub async fn list_shards(client: &Client, stream_arn: &str) -> Result<Vec<ShardInfo>, SinkError> {
+pub async fn list_shards(client: &Client, stream_arn: &str) -> Result<Vec<ShardInfo>, ServiceError> {
     let mut shards = Vec::new();
     let mut next_token: Option<String> = None;
     loop {
@@ -28,7 +28,7 @@ pub async fn list_shards(client: &Client, stream_arn: &str) -> Result<Vec<ShardI
         let page = request
             .send()
             .await
-            .map_err(|e| sink_error("Kinesis", "ListShards", stream_arn, e))?;
+            .map_err(|e| service_error("Kinesis", "ListShards", stream_arn, e))?;
         for shard in page.shards() {
             let parents = [shard.parent_shard_id(), shard.adjacent_parent_shard_id()]
                 .into_iter()

@@ -1,10 +1,8 @@
-//! The S3 object store and the Glue catalog. Clients come from the standard AWS SDK chain
-//! (environment, profile, IMDS; `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, …),
-//! with optional region and endpoint overrides, so one config runs against AWS or a local
+//! The S3 object store. Its client comes from [`crate::aws`] (the standard AWS SDK chain
+//! with optional region and endpoint overrides), so one config runs against AWS or a local
 //! S3-compatible store unchanged. Objects above one part stream as multipart uploads while the
 //! encoder is still writing ([`upload`]); small ones are a single PutObject.
 
-pub mod glue;
 mod upload;
 
 use async_trait::async_trait;
@@ -17,7 +15,6 @@ use crate::sink::SinkError;
 use crate::store::{ObjectStore, ObjectWriter, PutOptions};
 
 pub use self::upload::MIN_PART_SIZE;
-pub use aws_config::SdkConfig;
 
 /// Server-side encryption of written objects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,69 +50,6 @@ impl S3Options {
             tags: Vec::new(),
         }
     }
-}
-
-/// Where the AWS clients point.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AwsConnection {
-    /// Region override; default: the SDK chain (`AWS_REGION`, profile, …).
-    pub region: Option<String>,
-    /// Endpoint override; default: the SDK chain (`AWS_ENDPOINT_URL[_S3]`) or AWS.
-    pub endpoint_url: Option<String>,
-    /// Path-style addressing; default: on when an endpoint override is in effect (local
-    /// S3-compatible stores rarely resolve bucket subdomains), else off.
-    pub force_path_style: Option<bool>,
-    /// S3 only: a request attempt still unfinished after this long is abandoned (and
-    /// retried); default [`DEFAULT_REQUEST_TIMEOUT`]. Not applied to the other services: a
-    /// Kinesis enhanced fan-out subscription is one request that lasts minutes.
-    pub request_timeout: Option<std::time::Duration>,
-}
-
-/// How long an S3 request attempt may take unless configured.
-pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Loads the shared SDK configuration.
-pub async fn sdk_config(connection: &AwsConnection) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = &connection.region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
-    }
-    if let Some(url) = &connection.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    loader.load().await
-}
-
-/// An S3 client for `connection`.
-pub fn s3_client(config: &aws_config::SdkConfig, connection: &AwsConnection) -> Client {
-    let endpoint_overridden = connection.endpoint_url.is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-    let path_style = connection.force_path_style.unwrap_or(endpoint_overridden);
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .operation_attempt_timeout(
-            connection
-                .request_timeout
-                .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
-        )
-        .build();
-    let s3_config = aws_sdk_s3::config::Builder::from(config)
-        .force_path_style(path_style)
-        .timeout_config(timeouts)
-        .build();
-    Client::from_conf(s3_config)
-}
-
-/// A DynamoDB client for the same configuration (endpoint from the SDK chain, e.g.
-/// `AWS_ENDPOINT_URL_DYNAMODB`, unless the connection overrides it).
-pub fn dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(config)
-}
-
-/// A Glue client for the same configuration.
-pub fn glue_client(config: &aws_config::SdkConfig) -> aws_sdk_glue::Client {
-    aws_sdk_glue::Client::new(config)
 }
 
 pub struct S3Store {

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use super::ObjectSettings;
 use crate::aws::sink_error;
 use crate::sink::SinkError;
-use crate::store::{into_io, ObjectWriter, ALREADY_EXISTS};
+use crate::store::{already_exists as taken, into_io, ObjectWriter};
 
 /// S3's minimum part size (all parts but the last).
 pub const MIN_PART_SIZE: usize = 5 << 20;
@@ -330,7 +330,7 @@ pub(super) async fn put_object(
 /// S3 answers a create-if-absent on a taken key with 412 PreconditionFailed.
 fn already_exists(error: SinkError) -> SinkError {
     if error.code == "S3.PreconditionFailed" {
-        SinkError::permanent(ALREADY_EXISTS, error.message)
+        taken(error.message)
     } else {
         error
     }

@@ -1,19 +1,25 @@
 //! Catalogs: after an object is durable, its table and partition are registered so that
 //! Athena, Trino or DuckDB can query it at once. [`Catalog`] is what the object sink calls;
 //! [`TableDefinition`] builds the Glue-shaped table and partition documents and the matching
-//! Athena DDL from the table schema and the prefix's layout (pure) — the local catalog writes
-//! them as files, the Glue catalog sends the same fields through the API.
+//! Athena DDL from the table schema and the prefix's layout (pure) — the [`local`] catalog
+//! writes them as files, the [`glue`] catalog sends the same fields through the API.
 
+pub mod glue;
+pub mod local;
+
+use async_trait::async_trait;
 use serde_json::{json, Value};
 use spillway_formats::schema::{ColumnSpec, TableSchema};
 
 use crate::sink::SinkError;
 
-/// Registers tables and partitions. Called on a blocking thread, after the object is durable.
+/// Registers tables and partitions, after the object is durable.
+#[async_trait]
 pub trait Catalog: Send + Sync {
     /// `schema` is the schema the object was written with (new columns are added to the
     /// table, none dropped); `evaluated_prefix` is the object's partition.
-    fn register(&self, schema: &TableSchema, evaluated_prefix: &str) -> Result<(), SinkError>;
+    async fn register(&self, schema: &TableSchema, evaluated_prefix: &str)
+        -> Result<(), SinkError>;
 }
 
 /// The catalog table objects are registered in.

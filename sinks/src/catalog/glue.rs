@@ -2,10 +2,13 @@
 //! added with UpdateTable (never dropped or retyped), and each new partition is registered
 //! with BatchCreatePartition once its first object is durable — idempotent on
 //! `AlreadyExistsException` — so Athena can query new data at once, with no crawler and no
-//! `MSCK REPAIR TABLE`. Called on a blocking thread; waits on the runtime for each call.
+//! `MSCK REPAIR TABLE`. Registrations of one stream run one at a time (an async lock), so a
+//! new table or column is created once.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
 
 use aws_sdk_glue::types::{
     Column, DatabaseInput, PartitionInput, SerDeInfo, StorageDescriptor, TableInput,
@@ -13,18 +16,16 @@ use aws_sdk_glue::types::{
 use aws_sdk_glue::Client;
 use spillway_formats::prefix::{PrefixTemplate, TableLayout};
 use spillway_formats::schema::{ColumnSpec, TableSchema};
-use tokio::runtime::Handle;
 
-use crate::aws::sink_error;
-use crate::catalog::{
+use super::{
     Catalog, CatalogTarget, TableDefinition, PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT,
     PARQUET_SERDE,
 };
+use crate::aws::sink_error;
 use crate::sink::SinkError;
 
 pub struct GlueCatalog {
     client: Client,
-    handle: Handle,
     target: CatalogTarget,
     prefix: PrefixTemplate,
     layout: TableLayout,
@@ -45,14 +46,12 @@ struct GlueState {
 impl GlueCatalog {
     pub fn new(
         client: Client,
-        handle: Handle,
         target: CatalogTarget,
         prefix: PrefixTemplate,
         bucket: &str,
     ) -> Self {
         GlueCatalog {
             client,
-            handle,
             target,
             layout: prefix.table_layout(),
             prefix,
@@ -212,9 +211,14 @@ impl GlueCatalog {
     }
 }
 
+#[async_trait]
 impl Catalog for GlueCatalog {
-    fn register(&self, schema: &TableSchema, evaluated_prefix: &str) -> Result<(), SinkError> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+    async fn register(
+        &self,
+        schema: &TableSchema,
+        evaluated_prefix: &str,
+    ) -> Result<(), SinkError> {
+        let mut state = self.state.lock().await;
         let is_new = !self.layout.partition_columns.is_empty()
             && !state.known_partitions.contains(evaluated_prefix)
             && !state.pending.iter().any(|p| p == evaluated_prefix);
@@ -230,15 +234,14 @@ impl Catalog for GlueCatalog {
                 .any(|c| !names.contains(&c.name.to_lowercase()))
         });
         if needs_table {
-            state.columns = Some(self.handle.block_on(self.ensure_table(known, &wanted))?);
+            state.columns = Some(self.ensure_table(known, &wanted).await?);
         }
         if state.pending.is_empty() {
             return Ok(());
         }
         let table = self.definition(state.columns.clone().unwrap_or(wanted));
         let pending = state.pending.clone();
-        self.handle
-            .block_on(self.create_partitions(&table, &pending))?;
+        self.create_partitions(&table, &pending).await?;
         state.pending.clear();
         state.known_partitions.extend(pending);
         Ok(())

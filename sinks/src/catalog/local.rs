@@ -11,7 +11,9 @@ use std::sync::Mutex;
 use spillway_formats::prefix::{PrefixTemplate, TableLayout};
 use spillway_formats::schema::{ColumnSpec, TableSchema};
 
-use crate::catalog::{Catalog, CatalogTarget, TableDefinition};
+use async_trait::async_trait;
+
+use super::{Catalog, CatalogTarget, TableDefinition};
 use crate::fs::write_atomically;
 use crate::sink::SinkError;
 use crate::store::from_io;
@@ -144,8 +146,14 @@ impl LocalCatalog {
     }
 }
 
+#[async_trait]
 impl Catalog for LocalCatalog {
-    fn register(&self, schema: &TableSchema, evaluated_prefix: &str) -> Result<(), SinkError> {
+    /// A few small files written in place (the documents are rewritten atomically).
+    async fn register(
+        &self,
+        schema: &TableSchema,
+        evaluated_prefix: &str,
+    ) -> Result<(), SinkError> {
         self.register_columns(&schema.columns(), evaluated_prefix)
             .map_err(|e| {
                 from_io(

@@ -1,0 +1,238 @@
+//! The Kinesis source's section (`type = "kinesis"`): the stream, how it is read (enhanced
+//! fan-out or polling), where a shard without a checkpoint starts, and the DynamoDB lease
+//! table its checkpoints live in; and its start — the lease table opened, the coordinator
+//! spawned.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use spillway_formats::decode::parse_time_text;
+use spillway_sinks::aws::{dynamodb_client, sdk_config, AwsConnection};
+use spillway_sinks::settings::{read_section, HumanDuration, Problems};
+
+use super::{KinesisSettings, KinesisSource, ReadMode, StartPosition};
+use crate::checkpoint::lease_table::LeaseTable;
+use crate::checkpoint::{CheckpointStore, LeaseCheckpoints, LeaseSegmentLog, SegmentLog};
+use crate::source::{Source, SourceContext, SourceStats, SourceType, StartContext, StartedSource};
+
+pub const TYPE: SourceType = SourceType {
+    name: "kinesis",
+    read: |table, ctx, p| Some(Box::new(read(table, ctx, p)?)),
+};
+
+/// A Kinesis data stream, read with enhanced fan-out (default) or by polling; checkpoints in
+/// a DynamoDB lease table with the KCL's attribute names.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KinesisSourceConfig {
+    /// Stream name or ARN.
+    pub stream: String,
+    /// `efo` (enhanced fan-out: a dedicated 2 MiB/s per shard) or `polling` (GetRecords).
+    #[serde(default)]
+    pub mode: KinesisModeConfig,
+    /// Enhanced fan-out consumer name; default `spillway-<name>`.
+    #[serde(default)]
+    pub consumer_name: Option<String>,
+    /// Where a shard without a checkpoint starts: `TRIM_HORIZON` (default: nothing already
+    /// in the stream is skipped), `LATEST`, or `AT_TIMESTAMP` with `start_timestamp`.
+    #[serde(default)]
+    pub start_position: StartPositionConfig,
+    /// ISO-8601 time for `AT_TIMESTAMP`.
+    #[serde(default)]
+    pub start_timestamp: Option<String>,
+    /// DynamoDB lease table (created on-demand if missing).
+    pub lease_table: String,
+    /// This worker's name in the lease table; default: host name and process id.
+    #[serde(default)]
+    pub worker_id: Option<String>,
+    /// How often acknowledged positions are checkpointed (and at shutdown).
+    #[serde(default = "defaults::ten_seconds")]
+    pub checkpoint_interval: HumanDuration,
+    /// How often `ListShards` looks for new and closed shards.
+    #[serde(default = "defaults::ten_seconds")]
+    pub shard_discovery_interval: HumanDuration,
+    /// Polling mode: pause between GetRecords calls when caught up.
+    #[serde(default = "defaults::one_second")]
+    pub poll_interval: HumanDuration,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint override for Kinesis and the lease table; default: the AWS SDK chain.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KinesisModeConfig {
+    #[default]
+    Efo,
+    Polling,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]
+pub enum StartPositionConfig {
+    #[default]
+    #[serde(rename = "TRIM_HORIZON")]
+    TrimHorizon,
+    #[serde(rename = "LATEST")]
+    Latest,
+    #[serde(rename = "AT_TIMESTAMP")]
+    AtTimestamp,
+}
+
+fn read(table: &toml::Value, ctx: &SourceContext, p: &mut Problems) -> Option<KinesisStream> {
+    let k: KinesisSourceConfig = read_section(table, "source", p).ok()?;
+    let key = "source";
+    let before = p.count();
+    if k.stream.is_empty() {
+        p.add(
+            format!("{key}.stream"),
+            "must name a stream (or give its ARN)",
+        );
+    }
+    let start = match (k.start_position, k.start_timestamp.as_deref()) {
+        (StartPositionConfig::TrimHorizon, None) => StartPosition::TrimHorizon,
+        (StartPositionConfig::Latest, None) => StartPosition::Latest,
+        (StartPositionConfig::AtTimestamp, Some(text)) => match parse_time_text(text) {
+            Some(ms) => StartPosition::AtTimestamp(ms),
+            None => {
+                p.add(
+                    format!("{key}.start_timestamp"),
+                    format!("{text:?} is not an ISO-8601 time"),
+                );
+                StartPosition::TrimHorizon
+            }
+        },
+        (StartPositionConfig::AtTimestamp, None) => {
+            p.add(
+                format!("{key}.start_timestamp"),
+                "is required with start_position = \"AT_TIMESTAMP\"",
+            );
+            StartPosition::TrimHorizon
+        }
+        (_, Some(_)) => {
+            p.add(
+                format!("{key}.start_timestamp"),
+                "only applies with start_position = \"AT_TIMESTAMP\"",
+            );
+            StartPosition::TrimHorizon
+        }
+    };
+    let table_ok = (3..=255).contains(&k.lease_table.len())
+        && k.lease_table
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !table_ok {
+        p.add(
+            format!("{key}.lease_table"),
+            format!("{:?} is not a valid DynamoDB table name", k.lease_table),
+        );
+    }
+    if k.checkpoint_interval.0 < Duration::from_millis(100) {
+        p.add(
+            format!("{key}.checkpoint_interval"),
+            "must be at least 100ms",
+        );
+    }
+    let settings = KinesisSettings {
+        stream: k.stream,
+        mode: match k.mode {
+            KinesisModeConfig::Efo => ReadMode::EnhancedFanOut,
+            KinesisModeConfig::Polling => ReadMode::Polling,
+        },
+        consumer_name: k
+            .consumer_name
+            .unwrap_or_else(|| format!("spillway-{}", ctx.stream)),
+        start,
+        lease_table: k.lease_table,
+        worker_id: k.worker_id.unwrap_or_else(default_worker_id),
+        checkpoint_interval: k.checkpoint_interval.0,
+        discovery_interval: k.shard_discovery_interval.0,
+        poll_interval: k.poll_interval.0,
+    };
+    let connection = AwsConnection {
+        region: k.region,
+        endpoint_url: k.endpoint_url,
+        force_path_style: None,
+        request_timeout: None,
+    };
+    (p.count() == before).then_some(KinesisStream {
+        settings,
+        connection,
+    })
+}
+
+/// `host:pid`, the KCL's kind of worker identifier.
+fn default_worker_id() -> String {
+    format!("{}:{}", crate::host::host_name(), std::process::id())
+}
+
+
+/// A checked Kinesis source: what to read, and where the stream and lease table are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KinesisStream {
+    pub settings: KinesisSettings,
+    pub connection: AwsConnection,
+}
+
+#[async_trait]
+impl Source for KinesisStream {
+    fn rereadable(&self) -> bool {
+        true
+    }
+
+    async fn start(&self, ctx: StartContext) -> anyhow::Result<StartedSource> {
+        let sdk = sdk_config(&self.connection).await;
+        let leases = LeaseTable::open(
+            dynamodb_client(&sdk),
+            &self.settings.lease_table,
+            &self.settings.worker_id,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("source.lease_table: {e}"))?;
+        let leases = Arc::new(leases);
+        let source = KinesisSource {
+            client: aws_sdk_kinesis::Client::new(&sdk),
+            settings: self.settings.clone(),
+            leases: leases.clone(),
+            metrics: ctx.metrics,
+        };
+        let tx = ctx.tx;
+        let task = tokio::spawn(async move {
+            source
+                .run(tx)
+                .await
+                .map_err(|e| anyhow::anyhow!("source: {e}"))?;
+            Ok(SourceStats::default())
+        });
+        let segment_log = ctx.exactly_once.then(|| {
+            Arc::new(LeaseSegmentLog {
+                table: leases.clone(),
+            }) as Arc<dyn SegmentLog>
+        });
+        Ok(StartedSource {
+            task,
+            checkpoints: Some(Box::new(LeaseCheckpoints::new(leases)) as Box<dyn CheckpointStore>),
+            checkpoint_every: self.settings.checkpoint_interval,
+            segment_log,
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+mod defaults {
+    use super::HumanDuration;
+
+    pub fn ten_seconds() -> HumanDuration {
+        HumanDuration::from_secs(10)
+    }
+    pub fn one_second() -> HumanDuration {
+        HumanDuration::from_secs(1)
+    }
+}
