@@ -50,4 +50,4 @@ macro_rules! destinations {
     };
 }
 
-destinations!(object, opensearch, dynamodb);
+destinations!(object, opensearch, dynamodb, discard);
