@@ -9,6 +9,7 @@ mod support;
 
 mod config_errors;
 mod crash_recovery;
+mod discard;
 mod disk_full;
 mod dynamodb;
 mod embedded_default;
