@@ -24,8 +24,8 @@ pub struct DestinationType {
     /// Reads the destination's own keys of the section at `destination`, reporting problems
     /// with their keys; `None` when there were any.
     pub read: fn(&toml::Value, &ReadContext, &mut Problems) -> Option<Box<dyn Destination>>,
-    /// The keys its own struct takes (any other key, shared ones aside, is refused).
-    pub keys: fn() -> &'static [&'static str],
+    /// The keys of its own structs (any other key, shared ones aside, is refused).
+    pub keys: fn() -> Vec<&'static str>,
 }
 
 /// What a section is read with, beside its own keys.

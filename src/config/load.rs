@@ -132,7 +132,10 @@ pub fn interpolate(
                     text: text.to_string(),
                 });
             }
-            match (env(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+            match (
+                env(name).filter(|v| !v.is_empty() || default.is_none()),
+                default,
+            ) {
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
                 (None, None) => return Err(InterpolationError::Unset(name.to_string())),

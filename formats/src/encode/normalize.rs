@@ -149,12 +149,11 @@ fn integer(
     path: &str,
 ) -> Result<bool, Misfit> {
     let text = value.to_string();
-    let n = integer_from_number(&text, min, max, type_name)
-        .map_err(|error| Misfit {
-            field: path.to_string(),
-            column_type: Some(type_name),
-            error,
-        })?;
+    let n = integer_from_number(&text, min, max, type_name).map_err(|error| Misfit {
+        field: path.to_string(),
+        column_type: Some(type_name),
+        error,
+    })?;
     let plain = n.to_string();
     if plain == text {
         return Ok(false);

@@ -20,7 +20,7 @@ use crate::sink::{Delivery, Sink, SinkError};
 pub const TYPES: &[DestinationType] = &[DestinationType {
     name: "discard",
     read: |table, _, p| Some(Box::new(read(table, p)?)),
-    keys: || field_names::<DiscardConfig>(),
+    keys: || field_names::<DiscardConfig>().to_vec(),
 }];
 
 /// Records go nowhere; the prefix still partitions them (and is still checked).

@@ -23,7 +23,7 @@ const KEY: &str = "destination";
 pub const TYPE: DestinationType = DestinationType {
     name: "dynamodb",
     read: |table, _, p| Some(Box::new(read(table, p)?)),
-    keys: || field_names::<DynamodbDestinationConfig>(),
+    keys: || field_names::<DynamodbDestinationConfig>().to_vec(),
 };
 
 /// A DynamoDB table: each record becomes an item, for key-value lookups of the latest state.

@@ -22,33 +22,32 @@ use crate::store::{Encryption, S3Options, MIN_PART_SIZE};
 const MIB: u64 = 1 << 20;
 const KEY: &str = "destination";
 
-/// A local data lake: a folder of partitioned objects plus a Glue-style file catalog.
+/// What every object destination takes: where objects go in the store, what they are, and
+/// the table their partitions are registered in.
 #[derive(Debug, Deserialize)]
-pub struct LocalDestinationConfig {
-    /// The lake's root folder.
-    pub path: PathBuf,
+pub struct ObjectConfig {
     /// Firehose prefix template; default `!{timestamp:yyyy/MM/dd/HH}/`.
     #[serde(default)]
     pub prefix: Option<String>,
     #[serde(default)]
     pub format: FormatConfig,
-    /// Register the table and its partitions in `<path>/_catalog/` (Parquet only).
+    /// Register the table and its partitions (Parquet only): in `<path>/_catalog/` for a
+    /// local destination, in the Glue Data Catalog for S3.
     #[serde(default)]
     pub catalog: Option<CatalogConfig>,
+}
+
+/// A local data lake: a folder of partitioned objects plus a Glue-style file catalog.
+#[derive(Debug, Deserialize)]
+pub struct LocalDestinationConfig {
+    /// The lake's root folder.
+    pub path: PathBuf,
 }
 
 /// An S3 bucket (or an S3-compatible store), with an optional Glue Data Catalog table.
 #[derive(Debug, Deserialize)]
 pub struct S3DestinationConfig {
     pub bucket: String,
-    /// Firehose prefix template; default `!{timestamp:yyyy/MM/dd/HH}/`.
-    #[serde(default)]
-    pub prefix: Option<String>,
-    #[serde(default)]
-    pub format: FormatConfig,
-    /// Register the table and partitions in the Glue Data Catalog (Parquet only).
-    #[serde(default)]
-    pub catalog: Option<CatalogConfig>,
     /// Region override; default: the AWS SDK chain (`AWS_REGION`, profile, …).
     #[serde(default)]
     pub region: Option<String>,
@@ -182,21 +181,22 @@ mod defaults {
     }
 }
 
-pub fn local_keys() -> &'static [&'static str] {
-    field_names::<LocalDestinationConfig>()
+pub fn local_keys() -> Vec<&'static str> {
+    [field_names::<LocalDestinationConfig>(), field_names::<ObjectConfig>()].concat()
 }
 
-pub fn s3_keys() -> &'static [&'static str] {
-    field_names::<S3DestinationConfig>()
+pub fn s3_keys() -> Vec<&'static str> {
+    [field_names::<S3DestinationConfig>(), field_names::<ObjectConfig>()].concat()
 }
 
 /// Reads a `type = "local"` section.
 pub fn read_local(table: &toml::Value, p: &mut Problems) -> Option<ObjectDestination> {
     let d: LocalDestinationConfig = read_section(table, KEY, p).ok()?;
+    let o: ObjectConfig = read_section(table, KEY, p).ok()?;
     check_folder("destination.path", &d.path, p);
     let before = p.count();
-    let format = check_format(d.format, p);
-    let catalog = d
+    let format = check_format(o.format, p);
+    let catalog = o
         .catalog
         .map(|c| check_catalog(c, CatalogKind::Local, &format, false, p));
     if let Some(Some(FormatSettings::Parquet {
@@ -212,7 +212,7 @@ pub fn read_local(table: &toml::Value, p: &mut Problems) -> Option<ObjectDestina
     (p.count() == before).then_some(())?;
     Some(ObjectDestination {
         store: StoreSpec::Local { root: d.path },
-        prefix: d.prefix,
+        prefix: o.prefix,
         format: format.flatten()?,
         catalog: catalog.flatten(),
     })
@@ -221,6 +221,7 @@ pub fn read_local(table: &toml::Value, p: &mut Problems) -> Option<ObjectDestina
 /// Reads a `type = "s3"` section.
 pub fn read_s3(table: &toml::Value, p: &mut Problems) -> Option<ObjectDestination> {
     let d: S3DestinationConfig = read_section(table, KEY, p).ok()?;
+    let o: ObjectConfig = read_section(table, KEY, p).ok()?;
     let before = p.count();
     let bucket_ok = (3..=63).contains(&d.bucket.len())
         && d.bucket
@@ -275,8 +276,8 @@ pub fn read_s3(table: &toml::Value, p: &mut Problems) -> Option<ObjectDestinatio
             format!("{} is below 1 s", d.request_timeout),
         );
     }
-    let format = check_format(d.format, p);
-    let catalog = d
+    let format = check_format(o.format, p);
+    let catalog = o
         .catalog
         .map(|c| check_catalog(c, CatalogKind::Glue, &format, true, p));
     (p.count() == before).then_some(())?;
@@ -300,7 +301,7 @@ pub fn read_s3(table: &toml::Value, p: &mut Problems) -> Option<ObjectDestinatio
             connection,
             check_bucket: d.check_bucket,
         },
-        prefix: d.prefix,
+        prefix: o.prefix,
         format: format.flatten()?,
         catalog: catalog.flatten(),
     })

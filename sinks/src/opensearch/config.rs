@@ -28,7 +28,7 @@ const MIB: u64 = 1 << 20;
 pub const TYPE: DestinationType = DestinationType {
     name: "opensearch",
     read: |table, ctx, p| Some(Box::new(read(table, ctx, p)?)),
-    keys: || field_names::<OpenSearchDestinationConfig>(),
+    keys: || field_names::<OpenSearchDestinationConfig>().to_vec(),
 };
 
 /// An OpenSearch or Elasticsearch cluster, written with the `_bulk` API.

@@ -240,11 +240,8 @@ fn read_destination(
         .collect();
     let kind = section_type(section, "destination", &names, p)?;
     let destination_type = spillway_sinks::destination_types().find(|t| t.name == kind)?;
-    let known = [
-        (destination_type.keys)(),
-        field_names::<DeliveryConfig>(),
-        &["type"],
-    ];
+    let own = (destination_type.keys)();
+    let known = [&own[..], field_names::<DeliveryConfig>(), &["type"]];
     refuse_unknown_keys(section, "destination", &known, p);
     (destination_type.read)(section, ctx, p)
 }
