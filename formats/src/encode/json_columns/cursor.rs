@@ -7,6 +7,7 @@ use super::{GiveUp, Step};
 /// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z`, the shape almost every
 /// producer writes; `None` for anything else, which [`timestamp_millis_from_text`] then decides.
 /// Digits past the millisecond are dropped, as `timestamp_millis` does.
+#[inline]
 pub(super) fn utc_millis(text: &[u8]) -> Option<i64> {
     if text.len() < 20 || *text.last()? != b'Z' {
         return None;
@@ -136,9 +137,12 @@ pub(super) struct Cursor<'a, 's> {
 }
 
 impl<'a> Cursor<'a, '_> {
+    #[inline]
     pub(super) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
+
+    #[inline]
 
     pub(super) fn skip_whitespace(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
@@ -146,11 +150,15 @@ impl<'a> Cursor<'a, '_> {
         }
     }
 
+    #[inline]
+
     pub(super) fn take(&mut self, byte: u8) -> bool {
         let found = self.peek() == Some(byte);
         self.pos += usize::from(found);
         found
     }
+
+    #[inline]
 
     pub(super) fn expect(&mut self, byte: u8) -> Step {
         if self.take(byte) {
@@ -160,6 +168,8 @@ impl<'a> Cursor<'a, '_> {
         }
     }
 
+    #[inline]
+
     pub(super) fn take_literal(&mut self, literal: &str) -> bool {
         let found = self.bytes[self.pos..].starts_with(literal.as_bytes());
         if found {
@@ -167,6 +177,8 @@ impl<'a> Cursor<'a, '_> {
         }
         found
     }
+
+    #[inline]
 
     pub(super) fn boolean(&mut self) -> Step<bool> {
         if self.take_literal("true") {
@@ -179,6 +191,7 @@ impl<'a> Cursor<'a, '_> {
     }
 
     /// A string without escapes, borrowed from the record (object keys).
+    #[inline]
     pub(super) fn plain_string(&mut self) -> Step<&'a str> {
         self.expect(b'"')?;
         let start = self.pos;
@@ -191,6 +204,7 @@ impl<'a> Cursor<'a, '_> {
     }
 
     /// A string value, unescaped.
+    #[inline]
     pub(super) fn string(&mut self) -> Step<&str> {
         self.expect(b'"')?;
         let start = self.pos;
@@ -236,6 +250,7 @@ impl<'a> Cursor<'a, '_> {
     }
 
     /// The text of a JSON number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    #[inline]
     pub(super) fn number(&mut self) -> Step<&'a str> {
         let start = self.pos;
         self.take(b'-');
@@ -257,6 +272,7 @@ impl<'a> Cursor<'a, '_> {
     }
 
     /// An integer literal (no fraction, no exponent) that fits `T`.
+    #[inline]
     pub(super) fn integer<T: TryFrom<i64>>(&mut self) -> Step<T> {
         let negative = self.take(b'-');
         let start = self.pos;
@@ -284,11 +300,15 @@ impl<'a> Cursor<'a, '_> {
         T::try_from(value).map_err(|_| GiveUp)
     }
 
+    #[inline]
+
     pub(super) fn skip_digits(&mut self) {
         while matches!(self.peek(), Some(b'0'..=b'9')) {
             self.pos += 1;
         }
     }
+
+    #[inline]
 
     pub(super) fn digits(&mut self) -> Step {
         let start = self.pos;
@@ -301,6 +321,7 @@ impl<'a> Cursor<'a, '_> {
     }
 
     /// Skips one value of a field that is not in the schema.
+    #[inline]
     pub(super) fn skip_value(&mut self, depth: usize) -> Step {
         if depth > MAX_SKIP_DEPTH {
             return Err(GiveUp);

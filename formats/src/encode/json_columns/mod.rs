@@ -29,6 +29,7 @@ use crate::value::float_from_number;
 
 /// A floating-point value under the value rules; a misfit is left to the slow path, which
 /// refuses it with the reason.
+#[inline]
 pub(super) fn float(text: &str, single: bool) -> Step<f64> {
     float_from_number(text, single).map_err(|_| GiveUp)
 }
