@@ -108,11 +108,7 @@ mod tests {
     fn event_time_and_query_keys_build_the_hive_prefix() {
         let p = Partitioner::new(
             PrefixTemplate::parse("events/country=!{partitionKeyFromQuery:country}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/").unwrap(),
-            RecordDecoder {
-                max_record_size: 1000,
-                time_field: Some(FieldPath::parse(".ts").unwrap()),
-                partition_keys: vec![("country".into(), FieldPath::parse(".geo.country").unwrap())],
-            },
+            RecordDecoder::new(1000, Some(FieldPath::parse(".ts").unwrap()), vec![("country".into(), FieldPath::parse(".geo.country").unwrap())]),
             NameRule::ObjectKey,
         );
         let key = p
@@ -131,11 +127,11 @@ mod tests {
     fn keyed(prefix: &str, rule: NameRule) -> Partitioner {
         Partitioner::new(
             PrefixTemplate::parse(prefix).unwrap(),
-            RecordDecoder {
-                max_record_size: 1000,
-                time_field: None,
-                partition_keys: vec![("k".into(), FieldPath::parse(".k").unwrap())],
-            },
+            RecordDecoder::new(
+                1000,
+                None,
+                vec![("k".into(), FieldPath::parse(".k").unwrap())],
+            ),
             rule,
         )
     }
@@ -204,11 +200,7 @@ line",
     fn arrival_time_is_used_without_a_time_field() {
         let p = Partitioner::new(
             PrefixTemplate::parse(spillway_formats::prefix::DEFAULT_PREFIX).unwrap(),
-            RecordDecoder {
-                max_record_size: 1000,
-                time_field: None,
-                partition_keys: vec![],
-            },
+            RecordDecoder::new(1000, None, vec![]),
             NameRule::ObjectKey,
         );
         let key = p

@@ -61,11 +61,7 @@ fn start(policy: FlushPolicy) -> Harness {
         2,
         MemoryBudget::new(budget),
     );
-    let decoder = RecordDecoder {
-        max_record_size: 1 << 20,
-        time_field: None,
-        partition_keys: vec![],
-    };
+    let decoder = RecordDecoder::new(1 << 20, None, vec![]);
     let pipeline = Pipeline::new(
         Partitioner::new(prefix, decoder, NameRule::ObjectKey),
         policy,

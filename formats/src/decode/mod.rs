@@ -3,10 +3,14 @@
 //! with simple jq-like field paths (`.geo.country`). A record that fails is not dropped: the
 //! caller sends it to the dead letter as `processing-failed` with the [`DecodeError`] text.
 
+mod fields;
+
 use crate::value::{timestamp_millis_from_number, timestamp_millis_from_text};
 use serde::de::IgnoredAny;
 use serde_json::Value;
 use thiserror::Error;
+
+use self::fields::FieldTree;
 
 /// A jq-like path to a field: `.a.b.c` (keys only; `."key with spaces"` is allowed).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,9 +125,29 @@ pub struct RecordDecoder {
     pub max_record_size: usize,
     pub time_field: Option<FieldPath>,
     pub partition_keys: Vec<(String, FieldPath)>,
+    /// The time field (first, when there is one) and the partition keys, as one tree.
+    fields: FieldTree,
 }
 
 impl RecordDecoder {
+    pub fn new(
+        max_record_size: usize,
+        time_field: Option<FieldPath>,
+        partition_keys: Vec<(String, FieldPath)>,
+    ) -> Self {
+        let fields = FieldTree::new(
+            time_field
+                .iter()
+                .chain(partition_keys.iter().map(|(_, p)| p)),
+        );
+        RecordDecoder {
+            max_record_size,
+            time_field,
+            partition_keys,
+            fields,
+        }
+    }
+
     pub fn decode(&self, data: &[u8]) -> Result<DecodedRecord, DecodeError> {
         if data.len() > self.max_record_size {
             return Err(DecodeError::TooLarge {
@@ -136,15 +160,17 @@ impl RecordDecoder {
             serde_json::from_slice::<IgnoredAny>(data).map_err(invalid_json)?;
             return Ok(DecodedRecord::default());
         }
-        let value: Value = serde_json::from_slice(data).map_err(invalid_json)?;
+        // One pass: the record validated, only the wanted fields kept.
+        let mut values = self.fields.extract(data).map_err(invalid_json)?.into_iter();
         let event_time_ms = match &self.time_field {
-            Some(path) => Some(extract_time(path, &value)?),
+            Some(path) => Some(extract_time(path, values.next().flatten().as_ref())?),
             None => None,
         };
         let partition_values = self
             .partition_keys
             .iter()
-            .map(|(_, path)| extract_scalar(path, &value))
+            .zip(values)
+            .map(|((_, path), value)| extract_scalar(path, value.as_ref()))
             .collect::<Result<_, _>>()?;
         Ok(DecodedRecord {
             event_time_ms,
@@ -159,8 +185,8 @@ fn invalid_json(e: serde_json::Error) -> DecodeError {
     }
 }
 
-fn extract_scalar(path: &FieldPath, value: &Value) -> Result<String, DecodeError> {
-    match path.extract(value) {
+fn extract_scalar(path: &FieldPath, value: Option<&Value>) -> Result<String, DecodeError> {
+    match value {
         None | Some(Value::Null) => Err(DecodeError::MissingField {
             path: path.as_str().to_string(),
         }),
@@ -179,12 +205,10 @@ fn extract_scalar(path: &FieldPath, value: &Value) -> Result<String, DecodeError
 }
 
 /// The event time at `path`, by the same rules as a timestamp column ([`crate::value`]).
-fn extract_time(path: &FieldPath, value: &Value) -> Result<i64, DecodeError> {
-    let field = path
-        .extract(value)
-        .ok_or_else(|| DecodeError::MissingField {
-            path: path.as_str().to_string(),
-        })?;
+fn extract_time(path: &FieldPath, value: Option<&Value>) -> Result<i64, DecodeError> {
+    let field = value.ok_or_else(|| DecodeError::MissingField {
+        path: path.as_str().to_string(),
+    })?;
     let bad = || DecodeError::BadTime {
         path: path.as_str().to_string(),
         value: field.to_string(),
@@ -210,11 +234,11 @@ mod tests {
     use super::*;
 
     fn decoder() -> RecordDecoder {
-        RecordDecoder {
-            max_record_size: 200,
-            time_field: Some(FieldPath::parse(".ts").unwrap()),
-            partition_keys: vec![("country".into(), FieldPath::parse(".geo.country").unwrap())],
-        }
+        RecordDecoder::new(
+            200,
+            Some(FieldPath::parse(".ts").unwrap()),
+            vec![("country".into(), FieldPath::parse(".geo.country").unwrap())],
+        )
     }
 
     #[test]
@@ -262,11 +286,7 @@ mod tests {
 
     #[test]
     fn validation_only_decoder_accepts_any_json_and_rejects_garbage() {
-        let d = RecordDecoder {
-            max_record_size: 100,
-            time_field: None,
-            partition_keys: vec![],
-        };
+        let d = RecordDecoder::new(100, None, vec![]);
         assert_eq!(d.decode(b"[1,2]").unwrap(), DecodedRecord::default());
         assert!(d.decode(b"not json").is_err());
     }

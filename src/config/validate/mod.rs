@@ -272,11 +272,8 @@ fn check_processing(processing: &ProcessingConfig, p: &mut Problems) -> Option<R
             }
         })
         .collect();
-    (p.count() == before).then_some(RecordDecoder {
-        max_record_size: max_record_size as usize,
-        time_field,
-        partition_keys,
-    })
+    (p.count() == before)
+        .then(|| RecordDecoder::new(max_record_size as usize, time_field, partition_keys))
 }
 
 fn dead_letter_target(

@@ -143,7 +143,6 @@ impl<'a> Cursor<'a, '_> {
     }
 
     #[inline]
-
     pub(super) fn skip_whitespace(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
             self.pos += 1;
@@ -151,7 +150,6 @@ impl<'a> Cursor<'a, '_> {
     }
 
     #[inline]
-
     pub(super) fn take(&mut self, byte: u8) -> bool {
         let found = self.peek() == Some(byte);
         self.pos += usize::from(found);
@@ -159,7 +157,6 @@ impl<'a> Cursor<'a, '_> {
     }
 
     #[inline]
-
     pub(super) fn expect(&mut self, byte: u8) -> Step {
         if self.take(byte) {
             Ok(())
@@ -169,7 +166,6 @@ impl<'a> Cursor<'a, '_> {
     }
 
     #[inline]
-
     pub(super) fn take_literal(&mut self, literal: &str) -> bool {
         let found = self.bytes[self.pos..].starts_with(literal.as_bytes());
         if found {
@@ -179,7 +175,6 @@ impl<'a> Cursor<'a, '_> {
     }
 
     #[inline]
-
     pub(super) fn boolean(&mut self) -> Step<bool> {
         if self.take_literal("true") {
             Ok(true)
@@ -301,7 +296,6 @@ impl<'a> Cursor<'a, '_> {
     }
 
     #[inline]
-
     pub(super) fn skip_digits(&mut self) {
         while matches!(self.peek(), Some(b'0'..=b'9')) {
             self.pos += 1;
@@ -309,7 +303,6 @@ impl<'a> Cursor<'a, '_> {
     }
 
     #[inline]
-
     pub(super) fn digits(&mut self) -> Step {
         let start = self.pos;
         self.skip_digits();
