@@ -233,6 +233,10 @@ impl<'a> Cursor<'a, '_> {
                 b't' => '\t',
                 b'u' => {
                     let hex = self.text.get(self.pos..self.pos + 4).ok_or(GiveUp)?;
+                    // Four hex digits exactly (`from_str_radix` would take a sign too).
+                    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(GiveUp);
+                    }
                     let code = u32::from_str_radix(hex, 16).map_err(|_| GiveUp)?;
                     self.pos += 4;
                     // Surrogate pairs are left to arrow-json.

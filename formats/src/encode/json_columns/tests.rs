@@ -258,6 +258,7 @@ fn anything_unusual_is_left_to_arrow_json() {
         r#"[1,2]"#,
         r#"{"s":"a"} {"s":"b"}"#,
         r#"{"s":"bad \x escape"}"#,
+        r#"{"s":"sign in a hex escape \u+041"}"#,
         r#"{"b":"true"}"#,
         r#"{"ts":"yesterday"}"#,
         r#"{"s":"unterminated}"#,
