@@ -31,6 +31,8 @@ pub const CIRCUIT_OPENS: &str = "spillway_circuit_opens_total";
 pub const DEAD_LETTERED_RECORDS: &str = "spillway_dead_lettered_records_total";
 pub const BUFFERED_BYTES: &str = "spillway_buffered_bytes";
 pub const OPEN_PARTITIONS: &str = "spillway_open_partitions";
+pub const EARLY_FLUSHES_MEMORY: &str = "spillway_early_flushes_memory_budget_total";
+pub const EARLY_FLUSHES_PARTITIONS: &str = "spillway_early_flushes_open_partitions_total";
 pub const KINESIS_BEHIND_LATEST: &str = "spillway_kinesis_behind_latest_seconds";
 pub const KINESIS_BEHIND_LATEST_MAX: &str = "spillway_kinesis_behind_latest_max_seconds";
 pub const UP: &str = "spillway_up";
@@ -117,6 +119,18 @@ pub const FIREHOSE_NAMES: &[(&str, &str, &str, &str)] = &[
         "Open partition buffers (Firehose: PartitionCount).",
     ),
     (
+        EARLY_FLUSHES_MEMORY,
+        "-",
+        "counter",
+        "Buffers closed before their size or interval because the memory budget was reached.",
+    ),
+    (
+        EARLY_FLUSHES_PARTITIONS,
+        "-",
+        "counter",
+        "Buffers closed before their size or interval because the cap on open partitions was reached.",
+    ),
+    (
         KINESIS_BEHIND_LATEST,
         "KinesisMillisBehindLatest",
         "gauge",
@@ -143,6 +157,9 @@ pub struct Metrics {
     /// Gauge: incoming bytes in open buffers.
     pub buffered_bytes: AtomicU64,
     pub open_partitions: AtomicU64,
+    /// Buffers closed early by the memory budget, and by the cap on open partitions.
+    pub early_flushes_memory: AtomicU64,
+    pub early_flushes_partitions: AtomicU64,
     /// Gauge: age in ms of the oldest record of the last delivered batch, at delivery.
     pub data_freshness_ms: AtomicU64,
     pub retry: Arc<RetryStats>,
@@ -192,7 +209,7 @@ impl Metrics {
         let stream_label = format!("stream=\"{stream}\"");
         let delivery_label = format!("stream=\"{stream}\",destination=\"{destination}\"");
         let seconds = |ms: u64| ms as f64 / 1000.0;
-        let rows: [(&str, &str, f64); 14] = [
+        let rows: [(&str, &str, f64); 16] = [
             (
                 INCOMING_RECORDS,
                 &stream_label,
@@ -257,6 +274,16 @@ impl Metrics {
                 OPEN_PARTITIONS,
                 &stream_label,
                 Metrics::get(&self.open_partitions) as f64,
+            ),
+            (
+                EARLY_FLUSHES_MEMORY,
+                &stream_label,
+                Metrics::get(&self.early_flushes_memory) as f64,
+            ),
+            (
+                EARLY_FLUSHES_PARTITIONS,
+                &stream_label,
+                Metrics::get(&self.early_flushes_partitions) as f64,
             ),
             (UP, &stream_label, 1.0),
         ];

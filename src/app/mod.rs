@@ -21,7 +21,7 @@ pub use self::summary::RunSummary;
 use crate::checkpoint::{CheckpointLock, CheckpointStore, Progress, StoredCheckpoints};
 use crate::config::ValidatedConfig;
 use crate::metrics::{self, Metrics};
-use crate::pipeline::{Deliverer, MemoryBudget, Partitioner, Pipeline, StopReason};
+use crate::pipeline::{Concurrency, Deliverer, MemoryBudget, Partitioner, Pipeline, StopReason};
 use crate::source::read_back::{ReadBack, ReadBackSource, ReadBackStats};
 use crate::source::{SourceStats, StartContext, StartedSource};
 
@@ -169,7 +169,10 @@ pub async fn run(
         destination.backup,
         progress.clone(),
         metrics.clone(),
-        config.concurrency,
+        Concurrency {
+            slots: config.concurrency,
+            full_batch_bytes: config.flush.max_bytes,
+        },
         MemoryBudget::new(config.flush.memory_budget),
     );
     let partitioner = Partitioner::new(

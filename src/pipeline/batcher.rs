@@ -1,11 +1,14 @@
 //! The batcher: one open buffer per partition key, closed into a [`Batch`] by the flush
 //! policy — size, age, the global memory budget, or the cap on open partitions, whichever
-//! comes first. Pure: time comes in as `now` (ms on a monotonic clock), no I/O.
+//! comes first (which buffers the last two close: [`super::eviction`]). Pure: time comes in
+//! as `now` (ms on a monotonic clock), no I/O.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use spillway_formats::record::{Batch, PartitionKey, RecordMeta};
+
+use super::eviction::{self, BufferStats, Limits, Pressure};
 
 /// When buffers close.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,9 +17,9 @@ pub struct FlushPolicy {
     pub max_bytes: usize,
     /// Close a buffer this long after its first record (Firehose's interval hint).
     pub max_age: Duration,
-    /// All open buffers together; above it the largest close early.
+    /// All open buffers together; above it some close early ([`eviction::choose`]).
     pub memory_budget: usize,
-    /// Open buffers at most; above it the oldest closes early.
+    /// Open buffers at most; above it some close early ([`eviction::choose`]).
     pub max_open_partitions: usize,
 }
 
@@ -35,6 +38,7 @@ pub enum FlushReason {
 struct OpenBuffer {
     batch: Batch,
     opened_at_ms: u64,
+    last_write_ms: u64,
     bytes: usize,
 }
 
@@ -52,6 +56,10 @@ impl Batcher {
             open: HashMap::new(),
             buffered_bytes: 0,
         }
+    }
+
+    pub fn policy(&self) -> &FlushPolicy {
+        &self.policy
     }
 
     /// Incoming bytes held in open buffers.
@@ -77,28 +85,57 @@ impl Batcher {
             None => self.open.entry(key.clone()).or_insert_with(|| OpenBuffer {
                 batch: Batch::new(key.clone()),
                 opened_at_ms: now_ms,
+                last_write_ms: now_ms,
                 bytes: 0,
             }),
         };
         buffer.batch.push(data, meta);
         buffer.bytes += data.len();
+        buffer.last_write_ms = now_ms;
         self.buffered_bytes += data.len();
         if buffer.bytes >= self.policy.max_bytes {
             closed.push((self.close(key), FlushReason::Size));
         }
-        while self.buffered_bytes > self.policy.memory_budget {
-            let Some(largest) = self.pick(|b| (b.bytes, u64::MAX - b.opened_at_ms)) else {
-                break;
-            };
-            closed.push((self.close(&largest), FlushReason::MemoryBudget));
-        }
-        while self.open.len() > self.policy.max_open_partitions {
-            let Some(oldest) = self.pick(|b| (u64::MAX - b.opened_at_ms, b.bytes)) else {
-                break;
-            };
-            closed.push((self.close(&oldest), FlushReason::OpenPartitions));
+        if self.buffered_bytes > self.policy.memory_budget
+            || self.open.len() > self.policy.max_open_partitions
+        {
+            closed.extend(self.close_early(now_ms));
         }
         closed
+    }
+
+    /// Closes the buffers the eviction rule picks to bring both limits back.
+    fn close_early(&mut self, now_ms: u64) -> Vec<(Batch, FlushReason)> {
+        let (keys, stats): (Vec<&PartitionKey>, Vec<BufferStats>) = self
+            .open
+            .iter()
+            .map(|(key, b)| {
+                let stats = BufferStats {
+                    bytes: b.bytes,
+                    opened_at_ms: b.opened_at_ms,
+                    last_write_ms: b.last_write_ms,
+                };
+                (key, stats)
+            })
+            .unzip();
+        let limits = Limits {
+            memory_budget: self.policy.memory_budget,
+            max_open: self.policy.max_open_partitions,
+        };
+        let chosen: Vec<(PartitionKey, FlushReason)> = eviction::choose(&stats, limits, now_ms)
+            .into_iter()
+            .map(|(i, pressure)| {
+                let reason = match pressure {
+                    Pressure::Memory => FlushReason::MemoryBudget,
+                    Pressure::OpenPartitions => FlushReason::OpenPartitions,
+                };
+                (keys[i].clone(), reason)
+            })
+            .collect();
+        chosen
+            .into_iter()
+            .map(|(key, reason)| (self.close(&key), reason))
+            .collect()
     }
 
     /// Closes every buffer whose age reached the interval.
@@ -134,14 +171,6 @@ impl Batcher {
     pub fn next_expiry_ms(&self) -> Option<u64> {
         let max_age = self.policy.max_age.as_millis() as u64;
         self.open.values().map(|b| b.opened_at_ms + max_age).min()
-    }
-
-    /// The key of the buffer with the greatest `rank`.
-    fn pick<R: Ord>(&self, rank: impl Fn(&OpenBuffer) -> R) -> Option<PartitionKey> {
-        self.open
-            .iter()
-            .max_by(|a, b| rank(a.1).cmp(&rank(b.1)).then_with(|| b.0.cmp(a.0)))
-            .map(|(k, _)| k.clone())
     }
 
     fn close(&mut self, key: &PartitionKey) -> Batch {
@@ -209,13 +238,14 @@ mod tests {
     }
 
     #[test]
-    fn memory_budget_closes_the_largest_buffers_first() {
+    fn memory_budget_closes_big_old_buffers_first() {
         let mut b = Batcher::new(policy());
         b.push(&key("a"), &[b'x'; 90], meta("s", 1), 0);
         b.push(&key("b"), &[b'x'; 50], meta("s", 2), 1);
         b.push(&key("c"), &[b'x'; 80], meta("s", 3), 2);
         let closed = b.push(&key("b"), &[b'x'; 40], meta("s", 4), 3);
-        // 260 > 250: the largest (a, 90) closes; b (90) ties but is younger.
+        // 260 > 250: by bytes × age at 3 ms, a (90 × 4) before b (90 × 3) and c (80 × 2);
+        // closing a brings the total below the low-water mark (243).
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].0.key, key("a"));
         assert_eq!(closed[0].1, FlushReason::MemoryBudget);
@@ -223,19 +253,21 @@ mod tests {
     }
 
     #[test]
-    fn open_partition_cap_closes_the_oldest() {
+    fn open_partition_cap_closes_the_least_recently_written() {
         let mut b = Batcher::new(policy());
         for (i, k) in ["a", "b", "c"].iter().enumerate() {
             assert!(b
                 .push(&key(k), b"1", meta("s", i as u64), i as u64)
                 .is_empty());
         }
+        // a, the oldest, was written again: b is now the idlest.
+        assert!(b.push(&key("a"), b"2", meta("s", 5), 5).is_empty());
         let closed = b.push(&key("d"), b"1", meta("s", 9), 9);
         assert_eq!(closed.len(), 1);
-        assert_eq!(closed[0].0.key, key("a"));
+        assert_eq!(closed[0].0.key, key("b"));
         assert_eq!(closed[0].1, FlushReason::OpenPartitions);
         let drained: Vec<PartitionKey> =
             b.drain().into_iter().map(|(batch, _)| batch.key).collect();
-        assert_eq!(drained, vec![key("b"), key("c"), key("d")]);
+        assert_eq!(drained, vec![key("a"), key("c"), key("d")]);
     }
 }

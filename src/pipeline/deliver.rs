@@ -4,6 +4,11 @@
 //! to the dead letter (both retried until durable), and only then acknowledges every record
 //! of the batch to the checkpoint tracker's owner ([`Progress`]).
 //!
+//! Concurrency: `concurrency` full-size batches deliver at once, and small batches weigh their
+//! share of the size hint (at least a [`SMALL_PER_SLOT`]th of a slot), so that many small
+//! objects — a flush of thousands of partitions — are written up to [`SMALL_PER_SLOT`] times
+//! as many at once: their syncs, renames and requests overlap instead of queueing.
+//!
 //! Memory: the buffering budget ([`MemoryBudget`]) covers the batches being encoded too. A
 //! batch in flight is reckoned at [`ENCODE_MEMORY_FACTOR`] × its incoming bytes (its records,
 //! the Arrow columns built from them, the encoder's pages and the upload buffer), and reserved
@@ -28,6 +33,31 @@ use crate::metrics::Metrics;
 /// near 180 MiB of RSS in `cargo bench --bench convert` (S1/S2).
 pub const ENCODE_MEMORY_FACTOR: usize = 3;
 
+/// A delivery slot holds one full-size batch, or up to this many small ones.
+pub const SMALL_PER_SLOT: u32 = 16;
+
+/// How many deliveries run at once.
+#[derive(Clone, Copy, Debug)]
+pub struct Concurrency {
+    /// Full-size batches at once (`destination.concurrency`).
+    pub slots: usize,
+    /// A full-size batch's incoming bytes (the buffering size hint).
+    pub full_batch_bytes: usize,
+}
+
+impl Concurrency {
+    fn permits(&self) -> usize {
+        self.slots * SMALL_PER_SLOT as usize
+    }
+
+    /// The permits a batch of `bytes` takes: its share of a slot, at least one.
+    fn weight(&self, bytes: usize) -> u32 {
+        let share =
+            (bytes.saturating_mul(SMALL_PER_SLOT as usize)).div_ceil(self.full_batch_bytes.max(1));
+        share.clamp(1, SMALL_PER_SLOT as usize) as u32
+    }
+}
+
 pub struct Deliverer {
     sink: Arc<RetryingSink>,
     dead_letter: Arc<dyn DeadLetter>,
@@ -35,6 +65,7 @@ pub struct Deliverer {
     progress: Progress,
     metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
+    concurrency: Concurrency,
     memory: MemoryBudget,
     in_flight: JoinSet<()>,
 }
@@ -46,7 +77,7 @@ impl Deliverer {
         backup: Option<Arc<SourceBackup>>,
         progress: Progress,
         metrics: Arc<Metrics>,
-        concurrency: usize,
+        concurrency: Concurrency,
         memory: MemoryBudget,
     ) -> Self {
         Deliverer {
@@ -55,7 +86,8 @@ impl Deliverer {
             backup,
             progress,
             metrics,
-            slots: Arc::new(Semaphore::new(concurrency)),
+            slots: Arc::new(Semaphore::new(concurrency.permits())),
+            concurrency,
             memory,
             in_flight: JoinSet::new(),
         }
@@ -63,7 +95,8 @@ impl Deliverer {
 
     /// Starts delivering `batch`, after waiting for a free slot and for memory.
     pub async fn dispatch(&mut self, batch: Batch) {
-        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+        let weight = self.concurrency.weight(batch.incoming_bytes());
+        let Ok(slot) = self.slots.clone().acquire_many_owned(weight).await else {
             return;
         };
         let estimate = batch.incoming_bytes() * ENCODE_MEMORY_FACTOR;
@@ -92,7 +125,7 @@ impl Deliverer {
 
     /// Starts dead-lettering records that failed before batching (decode errors).
     pub async fn dispatch_failed(&mut self, failed: Vec<FailedRecord>) {
-        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+        let Ok(slot) = self.slots.clone().acquire_many_owned(SMALL_PER_SLOT).await else {
             return;
         };
         let dead_letter = self.dead_letter.clone();
@@ -177,4 +210,24 @@ async fn dead_letter_and_ack(
     write_durably(dead_letter, failed).await;
     Metrics::add(&metrics.dead_lettered_records, failed.len() as u64);
     progress.ack(failed.iter().map(|r| &r.meta));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_batches_weigh_their_share_of_a_slot() {
+        let c = Concurrency {
+            slots: 2,
+            full_batch_bytes: 64 << 20,
+        };
+        assert_eq!(c.permits(), 32);
+        assert_eq!(c.weight(64 << 20), 16);
+        assert_eq!(c.weight(100 << 20), 16);
+        assert_eq!(c.weight(32 << 20), 8);
+        assert_eq!(c.weight((32 << 20) + 1), 9);
+        assert_eq!(c.weight(10_000), 1);
+        assert_eq!(c.weight(0), 1);
+    }
 }

@@ -6,6 +6,7 @@
 
 mod batcher;
 mod deliver;
+mod eviction;
 mod memory;
 mod partitioner;
 mod segments;
@@ -23,7 +24,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 pub use self::batcher::{Batcher, FlushPolicy, FlushReason};
-pub use self::deliver::Deliverer;
+pub use self::deliver::{Concurrency, Deliverer};
+pub use self::eviction::default_max_open;
 pub use self::memory::{MemoryBudget, Reservation};
 pub use self::partitioner::{PartitionError, Partitioner};
 pub use self::segments::{ClosedSegment, SegmentBatcher};
@@ -35,6 +37,8 @@ use crate::source::SourceMessage;
 const TICK: Duration = Duration::from_millis(100);
 /// Decode failures are dead-lettered in groups of at most this many.
 const FAILED_GROUP: usize = 1000;
+/// The warning that the cap on open partitions closes buffers early, at most this often.
+const CAP_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Why the pipeline stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +73,8 @@ pub struct Pipeline {
     metrics: Arc<Metrics>,
     failed: Vec<FailedRecord>,
     started: Instant,
+    /// When the cap on open partitions was last warned about.
+    cap_warned: Option<Instant>,
 }
 
 impl Pipeline {
@@ -98,6 +104,7 @@ impl Pipeline {
             metrics,
             failed: Vec::new(),
             started: Instant::now(),
+            cap_warned: None,
         }
     }
 
@@ -192,6 +199,8 @@ impl Pipeline {
         match &mut self.buffers {
             Buffers::ByKey(batcher) => {
                 let closed = batcher.push(key, &record.data, record.meta, now);
+                let cap = batcher.policy().max_open_partitions;
+                self.count_early_flushes(&closed, cap);
                 self.dispatch(closed.into_iter().map(|(batch, _)| batch))
                     .await;
             }
@@ -207,6 +216,29 @@ impl Pipeline {
                 let closed = batcher.push(key, &record.data, record.meta, now);
                 self.deliver_segments(closed).await;
             }
+        }
+    }
+
+    /// Counts buffers closed early by the memory budget or the cap on open partitions, and
+    /// warns (at most once a minute) when the cap bites: its objects are small.
+    fn count_early_flushes(&mut self, closed: &[(Batch, FlushReason)], cap: usize) {
+        let count = |reason| closed.iter().filter(|(_, r)| *r == reason).count() as u64;
+        let (by_memory, by_cap) = (
+            count(FlushReason::MemoryBudget),
+            count(FlushReason::OpenPartitions),
+        );
+        Metrics::add(&self.metrics.early_flushes_memory, by_memory);
+        Metrics::add(&self.metrics.early_flushes_partitions, by_cap);
+        let due = self
+            .cap_warned
+            .is_none_or(|at| at.elapsed() >= CAP_WARNING_EVERY);
+        if by_cap > 0 && due {
+            self.cap_warned = Some(Instant::now());
+            tracing::warn!(
+                cap = cap,
+                closed = by_cap,
+                "more partitions are open than buffering.max_open_partitions allows: the least recently written closed early, as small objects; raise max_open_partitions, or memory_budget (which sizes its default)"
+            );
         }
     }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use spillway::checkpoint::Progress;
 use spillway::metrics::Metrics;
-use spillway::pipeline::{Deliverer, FlushPolicy, MemoryBudget, Partitioner, Pipeline, StopReason};
+use spillway::pipeline::{
+    Concurrency, Deliverer, FlushPolicy, MemoryBudget, Partitioner, Pipeline, StopReason,
+};
 use spillway::source::SourceMessage;
 use spillway_formats::decode::RecordDecoder;
 use spillway_formats::encode::NdjsonEncoder;
@@ -58,7 +60,10 @@ fn start(policy: FlushPolicy) -> Harness {
         None,
         progress.clone(),
         metrics.clone(),
-        2,
+        Concurrency {
+            slots: 2,
+            full_batch_bytes: policy.max_bytes,
+        },
         MemoryBudget::new(budget),
     );
     let decoder = RecordDecoder::new(1 << 20, None, vec![]);

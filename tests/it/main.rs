@@ -18,6 +18,7 @@ mod flush_triggers;
 mod hostile_input;
 mod kinesis;
 mod lease_table;
+mod many_partitions;
 mod ndjson_stdin;
 mod opensearch;
 mod replay;

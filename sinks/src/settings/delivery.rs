@@ -16,7 +16,8 @@ pub struct DeliveryConfig {
     /// How long to retry a failing write before dead-lettering (0–7200 s).
     #[serde(default = "defaults::retry_duration")]
     pub retry_duration: HumanDuration,
-    /// Deliveries in flight at once (1–64).
+    /// Deliveries of full-size batches in flight at once (1–64); smaller batches weigh their
+    /// share of the size hint, so up to 16 times as many small ones write at once.
     #[serde(default = "defaults::concurrency")]
     pub concurrency: usize,
     #[serde(default)]
@@ -64,9 +65,10 @@ pub struct BufferingConfig {
     /// room before its encoding starts (unless nothing else is in flight).
     #[serde(default = "defaults::memory_budget")]
     pub memory_budget: HumanSize,
-    /// Open partition buffers at most; above it the oldest flushes early.
-    #[serde(default = "defaults::max_open_partitions")]
-    pub max_open_partitions: usize,
+    /// Open partition buffers at most; above it the least recently written flush early, an
+    /// eighth of them at once. Unset: the memory budget over 4 KiB (131,072 for 512 MiB).
+    #[serde(default)]
+    pub max_open_partitions: Option<usize>,
 }
 
 impl Default for BufferingConfig {
@@ -75,7 +77,7 @@ impl Default for BufferingConfig {
             size: defaults::buffer_size(),
             interval: defaults::buffer_interval(),
             memory_budget: defaults::memory_budget(),
-            max_open_partitions: defaults::max_open_partitions(),
+            max_open_partitions: None,
         }
     }
 }
@@ -97,8 +99,5 @@ mod defaults {
     }
     pub fn memory_budget() -> HumanSize {
         HumanSize(512 << 20)
-    }
-    pub fn max_open_partitions() -> usize {
-        1000
     }
 }

@@ -15,7 +15,7 @@ use spillway_sinks::settings::{BufferingConfig, DeliveryConfig, Problems};
 
 use super::super::ProcessingConfig;
 use super::MIB;
-use crate::pipeline::FlushPolicy;
+use crate::pipeline::{default_max_open, FlushPolicy};
 
 const DEFAULT_ERROR_PREFIX: &str = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/";
 
@@ -233,13 +233,16 @@ fn check_buffering(b: &BufferingConfig, p: &mut Problems) -> FlushPolicy {
             format!("{} is below buffering.size ({})", b.memory_budget, b.size),
         );
     }
-    if b.max_open_partitions == 0 {
+    if b.max_open_partitions == Some(0) {
         p.add(format!("{key}.max_open_partitions"), "must be at least 1");
     }
+    let memory_budget = b.memory_budget.0 as usize;
     FlushPolicy {
         max_bytes: b.size.0 as usize,
         max_age: b.interval.0,
-        memory_budget: b.memory_budget.0 as usize,
-        max_open_partitions: b.max_open_partitions,
+        memory_budget,
+        max_open_partitions: b
+            .max_open_partitions
+            .unwrap_or_else(|| default_max_open(memory_budget)),
     }
 }
