@@ -3,9 +3,14 @@
 //! with BatchCreatePartition once its first object is durable — idempotent on
 //! `AlreadyExistsException` — so Athena can query new data at once, with no crawler and no
 //! `MSCK REPAIR TABLE`. Registrations of one stream run one at a time (an async lock), so a
-//! new table or column is created once.
+//! new table or column is created once; new partitions queue while a call is in flight and go
+//! together in the next one, at most [`PARTITIONS_PER_CALL`] per call (Glue's limit), so a
+//! flush of thousands of partitions costs tens of calls, not thousands.
 
 use std::collections::{HashMap, HashSet};
+
+/// BatchCreatePartition takes at most this many partitions a call.
+pub const PARTITIONS_PER_CALL: usize = 100;
 
 use async_trait::async_trait;
 use tokio::sync::Mutex;
@@ -32,6 +37,10 @@ pub struct GlueCatalog {
     /// `s3://bucket/`: the table location is this plus the layout root.
     bucket_url: String,
     state: Mutex<GlueState>,
+    /// New partitions not yet registered: added without waiting for `state`, sent by whichever
+    /// registration holds it next (a failure puts them back, to be retried with the next
+    /// object).
+    queued: std::sync::Mutex<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -39,8 +48,6 @@ struct GlueState {
     /// The table's data columns as last read or written; `None` before the first look.
     columns: Option<Vec<ColumnSpec>>,
     known_partitions: HashSet<String>,
-    /// Partitions not yet registered (a failure is retried with the next object).
-    pending: Vec<String>,
 }
 
 impl GlueCatalog {
@@ -57,6 +64,7 @@ impl GlueCatalog {
             prefix,
             bucket_url: format!("s3://{bucket}/"),
             state: Mutex::default(),
+            queued: std::sync::Mutex::default(),
         }
     }
 
@@ -218,13 +226,14 @@ impl Catalog for GlueCatalog {
         schema: &TableSchema,
         evaluated_prefix: &str,
     ) -> Result<(), SinkError> {
-        let mut state = self.state.lock().await;
-        let is_new = !self.layout.partition_columns.is_empty()
-            && !state.known_partitions.contains(evaluated_prefix)
-            && !state.pending.iter().any(|p| p == evaluated_prefix);
-        if is_new {
-            state.pending.push(evaluated_prefix.to_string());
+        let partitioned = !self.layout.partition_columns.is_empty();
+        if partitioned {
+            let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+            if !queued.iter().any(|p| p == evaluated_prefix) {
+                queued.push(evaluated_prefix.to_string());
+            }
         }
+        let mut state = self.state.lock().await;
         let wanted = schema.columns();
         let known = state.columns.clone();
         let needs_table = known.as_ref().is_none_or(|have| {
@@ -236,14 +245,28 @@ impl Catalog for GlueCatalog {
         if needs_table {
             state.columns = Some(self.ensure_table(known, &wanted).await?);
         }
-        if state.pending.is_empty() {
+        // Everything queued so far, this object's partition among it unless a registration
+        // before this one already sent it.
+        let pending: Vec<String> = {
+            let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *queued)
+                .into_iter()
+                .filter(|p| !state.known_partitions.contains(p))
+                .collect()
+        };
+        if pending.is_empty() {
             return Ok(());
         }
         let table = self.definition(state.columns.clone().unwrap_or(wanted));
-        let pending = state.pending.clone();
-        self.create_partitions(&table, &pending).await?;
-        state.pending.clear();
-        state.known_partitions.extend(pending);
+        for (i, chunk) in pending.chunks(PARTITIONS_PER_CALL).enumerate() {
+            if let Err(e) = self.create_partitions(&table, chunk).await {
+                let unsent = &pending[i * PARTITIONS_PER_CALL..];
+                let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+                queued.extend(unsent.iter().cloned());
+                return Err(e);
+            }
+            state.known_partitions.extend(chunk.iter().cloned());
+        }
         Ok(())
     }
 }
