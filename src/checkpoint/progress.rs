@@ -23,7 +23,8 @@ pub struct Snapshot {
 enum Message {
     Register(Vec<RecordMeta>),
     ShardEnd(ShardId),
-    Ack(Vec<(ShardId, u64)>),
+    /// Positions acknowledged, in runs of one shard.
+    Ack(Vec<(ShardId, Vec<u64>)>),
     Snapshot(oneshot::Sender<Snapshot>),
 }
 
@@ -41,9 +42,11 @@ impl Progress {
             let mut tracker = CheckpointTracker::new();
             while let Some(message) = rx.recv().await {
                 match message {
-                    Message::Register(metas) => metas.iter().for_each(|m| tracker.register(m)),
+                    Message::Register(metas) => tracker.register_all(&metas),
                     Message::ShardEnd(shard) => tracker.register_shard_end(&shard),
-                    Message::Ack(acks) => acks.iter().for_each(|(s, p)| tracker.ack(s, *p)),
+                    Message::Ack(runs) => runs
+                        .iter()
+                        .for_each(|(shard, positions)| tracker.ack_run(shard, positions)),
                     Message::Snapshot(reply) => {
                         let _ = reply.send(Snapshot {
                             checkpoints: tracker.details(),
@@ -71,12 +74,15 @@ impl Progress {
 
     /// Records delivered or dead-lettered: durable.
     pub fn ack<'a>(&self, metas: impl IntoIterator<Item = &'a RecordMeta>) {
-        let acks: Vec<(ShardId, u64)> = metas
-            .into_iter()
-            .map(|m| (m.shard.clone(), m.position))
-            .collect();
-        if !acks.is_empty() {
-            let _ = self.tx.send(Message::Ack(acks));
+        let mut runs: Vec<(ShardId, Vec<u64>)> = Vec::new();
+        for meta in metas {
+            match runs.last_mut() {
+                Some((shard, positions)) if *shard == meta.shard => positions.push(meta.position),
+                _ => runs.push((meta.shard.clone(), vec![meta.position])),
+            }
+        }
+        if !runs.is_empty() {
+            let _ = self.tx.send(Message::Ack(runs));
         }
     }
 

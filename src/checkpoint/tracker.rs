@@ -86,16 +86,49 @@ impl CheckpointTracker {
 
     /// Acknowledges a record: it is delivered or dead-lettered.
     pub fn ack(&mut self, shard: &ShardId, position: u64) {
+        self.ack_run(shard, &[position]);
+    }
+
+    /// Acknowledges records of one shard: one lookup of the shard for the run, and each
+    /// position searched for only past the one before it when they ascend (a batch's do).
+    pub fn ack_run(&mut self, shard: &ShardId, positions: &[u64]) {
         let Some(progress) = self.shards.get_mut(shard) else {
             return;
         };
-        if let Ok(i) = progress
-            .pending
-            .binary_search_by_key(&position, |p| p.checkpoint.position)
-        {
-            progress.pending[i].acked = true;
+        let pending = &mut progress.pending;
+        let mut from = 0;
+        let mut previous = None;
+        for &position in positions {
+            if previous.is_some_and(|p| position <= p) {
+                from = 0; // not ascending: search all of it
+            }
+            previous = Some(position);
+            let at = from + partition_point(pending, from, |p| p.checkpoint.position < position);
+            if pending
+                .get(at)
+                .is_some_and(|p| p.checkpoint.position == position)
+            {
+                pending[at].acked = true;
+                from = at + 1;
+            }
         }
         self.advance(shard);
+    }
+
+    /// Registers records entering the pipeline, in source order per shard: one lookup of the
+    /// shard per run of records of the same shard.
+    pub fn register_all(&mut self, metas: &[RecordMeta]) {
+        for run in metas.chunk_by(|a, b| a.shard == b.shard) {
+            let progress = self.shards.entry(run[0].shard.clone()).or_default();
+            progress.pending.extend(run.iter().map(|meta| Pending {
+                checkpoint: Checkpoint {
+                    position: meta.position,
+                    sequence: meta.sequence_number.clone(),
+                    sub_sequence: meta.sub_sequence,
+                },
+                acked: false,
+            }));
+        }
     }
 
     fn advance(&mut self, shard: &ShardId) {
@@ -135,6 +168,20 @@ impl CheckpointTracker {
             .map(|p| p.pending.iter().filter(|p| !p.acked).count())
             .sum()
     }
+}
+
+/// How many of `deque[from..]` satisfy `before` (which holds for a prefix of them).
+fn partition_point<T>(deque: &VecDeque<T>, from: usize, before: impl Fn(&T) -> bool) -> usize {
+    let (mut low, mut high) = (from, deque.len());
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if before(&deque[middle]) {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    low - from
 }
 
 #[cfg(test)]
@@ -198,6 +245,34 @@ mod tests {
         let b: ShardId = Arc::from("b");
         t.register_shard_end(&b);
         assert!(t.checkpoint(&b).unwrap().is_shard_end());
+    }
+
+    #[test]
+    fn runs_register_and_acknowledge_as_single_records_do() {
+        let (a, b): (ShardId, ShardId) = (Arc::from("a"), Arc::from("b"));
+        let metas: Vec<RecordMeta> = [(&a, 1), (&a, 2), (&b, 1), (&a, 3), (&a, 5), (&b, 2)]
+            .into_iter()
+            .map(|(s, p)| meta(s, p))
+            .collect();
+        let mut runs = CheckpointTracker::new();
+        runs.register_all(&metas);
+        let mut one_by_one = CheckpointTracker::new();
+        metas.iter().for_each(|m| one_by_one.register(m));
+        // Ascending, descending, unknown and repeated positions.
+        let acks: [(&ShardId, &[u64]); 4] = [
+            (&a, &[2, 3, 4, 5]),
+            (&b, &[2]),
+            (&a, &[5, 1, 1]),
+            (&b, &[7, 1]),
+        ];
+        for (shard, positions) in acks {
+            runs.ack_run(shard, positions);
+            positions.iter().for_each(|p| one_by_one.ack(shard, *p));
+            assert_eq!(runs.details(), one_by_one.details());
+            assert_eq!(runs.unacknowledged(), one_by_one.unacknowledged());
+        }
+        assert_eq!(runs.checkpoints()["a"], 5);
+        assert_eq!(runs.checkpoints()["b"], 2);
     }
 
     #[test]
