@@ -181,6 +181,17 @@ impl PrefixTemplate {
         self.parts.iter().any(|p| matches!(p, Part::Time(..)))
     }
 
+    /// Whether every instant of one UTC hour evaluates to the same prefix (with the same
+    /// partition keys): the zone is UTC and every `!{timestamp:…}` pattern prints nothing finer
+    /// than the hour. A partitioner may then reuse the prefix it evaluated last within that hour.
+    pub fn same_within_utc_hour(&self) -> bool {
+        self.zone == Zone::Utc
+            && self.parts.iter().all(|part| match part {
+                Part::Time(pattern) => pattern.same_within_utc_hour(),
+                _ => true,
+            })
+    }
+
     /// Names used by `partitionKeyFromQuery` / `partitionKeyFromLambda`, in order, deduplicated.
     pub fn partition_key_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();

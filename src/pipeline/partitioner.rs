@@ -3,6 +3,11 @@
 //! when a time field is configured, else its arrival time (Firehose's default). Values from
 //! the record are escaped by the template, and the evaluated prefix must pass the
 //! destination's [`NameRule`]; a record that fails goes to the dead letter with the reason.
+//!
+//! Most records of a stream share their prefix with the record before them: when the template
+//! evaluates the same for a whole UTC hour ([`PrefixTemplate::same_within_utc_hour`]), the
+//! last key is reused for a record of the same hour and partition values, without formatting
+//! or checking it again (nor allocating it).
 
 use std::sync::Arc;
 
@@ -15,7 +20,19 @@ pub struct Partitioner {
     template: PrefixTemplate,
     decoder: RecordDecoder,
     rule: NameRule,
+    /// Whether `last` may be reused within its hour.
+    hourly: bool,
+    last: Option<LastKey>,
 }
+
+/// The key evaluated last, and what it was evaluated from.
+struct LastKey {
+    hour: i64,
+    values: Vec<String>,
+    key: PartitionKey,
+}
+
+const HOUR_MS: i64 = 3_600_000;
 
 /// Why a record has no partition: it goes to the dead letter as `processing-failed`.
 #[derive(Debug)]
@@ -36,9 +53,11 @@ impl From<DecodeError> for PartitionError {
 impl Partitioner {
     pub fn new(template: PrefixTemplate, decoder: RecordDecoder, rule: NameRule) -> Self {
         Partitioner {
+            hourly: template.same_within_utc_hour(),
             template,
             decoder,
             rule,
+            last: None,
         }
     }
 
@@ -46,9 +65,15 @@ impl Partitioner {
         &self.template
     }
 
-    pub fn partition(&self, record: &Record) -> Result<PartitionKey, PartitionError> {
+    pub fn partition(&mut self, record: &Record) -> Result<PartitionKey, PartitionError> {
         let decoded = self.decoder.decode(&record.data)?;
         let time_ms = decoded.event_time_ms.unwrap_or(record.meta.arrival_ms);
+        let hour = time_ms.div_euclid(HOUR_MS);
+        if let Some(last) = self.last.as_ref().filter(|_| self.hourly) {
+            if last.hour == hour && last.values == decoded.partition_values {
+                return Ok(last.key.clone());
+            }
+        }
         let timestamp =
             DateTime::<Utc>::from_timestamp_millis(time_ms).ok_or_else(|| PartitionError {
                 code: "Decode.BadTimestamp",
@@ -68,7 +93,15 @@ impl Partitioner {
         };
         let prefix = self.template.evaluate(&ctx).map_err(|e| self.error(e))?;
         self.rule.check(&prefix).map_err(|e| self.error(e))?;
-        Ok(PartitionKey(Arc::from(prefix)))
+        let key = PartitionKey(Arc::from(prefix));
+        if self.hourly {
+            self.last = Some(LastKey {
+                hour,
+                values: decoded.partition_values,
+                key: key.clone(),
+            });
+        }
+        Ok(key)
     }
 
     fn error(&self, e: PrefixError) -> PartitionError {
@@ -106,7 +139,7 @@ mod tests {
 
     #[test]
     fn event_time_and_query_keys_build_the_hive_prefix() {
-        let p = Partitioner::new(
+        let mut p = Partitioner::new(
             PrefixTemplate::parse("events/country=!{partitionKeyFromQuery:country}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/").unwrap(),
             RecordDecoder::new(1000, Some(FieldPath::parse(".ts").unwrap()), vec![("country".into(), FieldPath::parse(".geo.country").unwrap())]),
             NameRule::ObjectKey,
@@ -138,8 +171,8 @@ mod tests {
 
     #[test]
     fn values_from_records_cannot_leave_their_partition() {
-        let p = keyed("events/k=!{partitionKeyFromQuery:k}/", NameRule::ObjectKey);
-        let part = |value: &str| {
+        let mut p = keyed("events/k=!{partitionKeyFromQuery:k}/", NameRule::ObjectKey);
+        let mut part = |value: &str| {
             let json = serde_json::json!({ "k": value }).to_string();
             p.partition(&record(&json, 0))
                 .map(|key| key.prefix().to_string())
@@ -164,14 +197,14 @@ line",
         assert_eq!(code, "Partition.EmptyKey");
         assert!(message.contains("`k` is an empty string"), "{message}");
         // A whole-folder key: `..` and `.` are escaped; nothing names a parent folder.
-        let p = keyed("!{partitionKeyFromQuery:k}/", NameRule::ObjectKey);
+        let mut p = keyed("!{partitionKeyFromQuery:k}/", NameRule::ObjectKey);
         let key = p.partition(&record(r#"{"k":".."}"#, 0)).unwrap();
         assert_eq!(key.prefix(), "%2E%2E/");
     }
 
     #[test]
     fn index_and_table_names_from_records_must_be_valid() {
-        let p = keyed("logs-!{partitionKeyFromQuery:k}", NameRule::IndexName);
+        let mut p = keyed("logs-!{partitionKeyFromQuery:k}", NameRule::IndexName);
         assert_eq!(
             p.partition(&record(r#"{"k":"web"}"#, 0)).unwrap().prefix(),
             "logs-web"
@@ -190,15 +223,52 @@ line",
                 err.message
             );
         }
-        let p = keyed("orders_!{partitionKeyFromQuery:k}", NameRule::TableName);
+        let mut p = keyed("orders_!{partitionKeyFromQuery:k}", NameRule::TableName);
         assert!(p.partition(&record(r#"{"k":"eu-1"}"#, 0)).is_ok());
         let err = p.partition(&record(r#"{"k":"a/b"}"#, 0)).unwrap_err();
         assert_eq!(err.code, "Partition.InvalidTableName");
     }
 
     #[test]
+    fn the_last_key_is_reused_within_its_hour_and_values_only() {
+        let decoder = || {
+            RecordDecoder::new(
+                1000,
+                Some(FieldPath::parse(".ts").unwrap()),
+                vec![("k".into(), FieldPath::parse(".k").unwrap())],
+            )
+        };
+        let hourly = "k=!{partitionKeyFromQuery:k}/dt=!{timestamp:yyyy-MM-dd}/!{timestamp:HH}/";
+        let mut p = Partitioner::new(
+            PrefixTemplate::parse(hourly).unwrap(),
+            decoder(),
+            NameRule::ObjectKey,
+        );
+        let mut key = |json: &str| p.partition(&record(json, 0)).unwrap();
+        let first = key(r#"{"ts":"2024-05-01T07:00:00Z","k":"a"}"#);
+        let same = key(r#"{"ts":"2024-05-01T07:59:59.999Z","k":"a"}"#);
+        assert!(Arc::ptr_eq(&first.0, &same.0), "reused within the hour");
+        let other_value = key(r#"{"ts":"2024-05-01T07:30:00Z","k":"b"}"#);
+        assert_eq!(other_value.prefix(), "k=b/dt=2024-05-01/07/");
+        let next_hour = key(r#"{"ts":"2024-05-01T08:00:00Z","k":"b"}"#);
+        assert_eq!(next_hour.prefix(), "k=b/dt=2024-05-01/08/");
+        let before_1970 = key(r#"{"ts":"1969-12-31T23:59:59Z","k":"b"}"#);
+        assert_eq!(before_1970.prefix(), "k=b/dt=1969-12-31/23/");
+        // A template finer than the hour is evaluated for every record.
+        let mut p = Partitioner::new(
+            PrefixTemplate::parse("!{timestamp:HH-mm}/").unwrap(),
+            decoder(),
+            NameRule::ObjectKey,
+        );
+        let mut key = |json: &str| p.partition(&record(json, 0)).unwrap();
+        key(r#"{"ts":"2024-05-01T07:00:00Z","k":"a"}"#);
+        let later = key(r#"{"ts":"2024-05-01T07:59:00Z","k":"a"}"#);
+        assert_eq!(later.prefix(), "07-59/");
+    }
+
+    #[test]
     fn arrival_time_is_used_without_a_time_field() {
-        let p = Partitioner::new(
+        let mut p = Partitioner::new(
             PrefixTemplate::parse(spillway_formats::prefix::DEFAULT_PREFIX).unwrap(),
             RecordDecoder::new(1000, None, vec![]),
             NameRule::ObjectKey,

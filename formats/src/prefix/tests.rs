@@ -383,3 +383,34 @@ fn us_weeks_at_the_year_boundaries() {
         assert_eq!(got.as_deref(), Ok(want), "{time}");
     }
 }
+
+#[test]
+fn templates_know_when_one_utc_hour_evaluates_to_one_prefix() {
+    for (template, hourly) in [
+        (
+            "events/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
+            true,
+        ),
+        (DEFAULT_PREFIX, true),
+        ("k=!{partitionKeyFromQuery:k}/", true),
+        ("!{timestamp:yyyy-MM-dd'T'HH'm'}/", true),
+        ("!{timestamp:EEE a hh}/", true),
+        ("!{timestamp:yyyy-MM-dd HH:mm}/", false),
+        ("!{timestamp:ss}/", false),
+        ("!{timestamp:HH''mm}/", false),
+        ("!{timestamp:B}/", false),
+    ] {
+        assert_eq!(parse(template).same_within_utc_hour(), hourly, "{template}");
+    }
+    let tokyo = parse("!{timestamp:HH}/").in_zone("Asia/Tokyo".parse().unwrap());
+    assert!(!tokyo.same_within_utc_hour(), "only in UTC");
+    // What it promises, checked: every minute of an hour evaluates as its first.
+    let template = "a/!{timestamp:yyyy-MM-dd EEE a hh HH'mm'}/";
+    assert!(parse(template).same_within_utc_hour());
+    let first = eval_at(template, at("2024-02-29T23:00:00Z"), &[], None);
+    for minute in 0..60 {
+        let at_minute = format!("2024-02-29T23:{minute:02}:59.999Z");
+        let evaluated = eval_at(template, at(&at_minute), &[], None);
+        assert_eq!(evaluated, first, "{at_minute}");
+    }
+}

@@ -301,6 +301,22 @@ impl TimePattern {
         out
     }
 
+    /// Whether the output is the same for every instant of one hour in UTC: every letter of
+    /// the pattern (outside quotes) prints a field of an hour or coarser — year, month, day,
+    /// week, weekday, AM/PM, hour — or the zone (fixed text in UTC). Minutes, seconds,
+    /// fractions, day periods (`B`: "noon" is a minute) and anything else make it `false`.
+    pub fn same_within_utc_hour(&self) -> bool {
+        const HOURLY: &str = "GuyYDMLdQqwWEecFaHkKhVzvOXxZ";
+        let mut quoted = false;
+        self.source.chars().all(|c| {
+            if c == '\'' {
+                quoted = !quoted; // `''` toggles twice: a literal quote
+                return true;
+            }
+            quoted || !c.is_ascii_alphabetic() || HOURLY.contains(c)
+        })
+    }
+
     /// Whether the output shows the zone or its offset (letters `V`, `z`, `v`, `O`, `X`, `x`,
     /// `Z`). In UTC these print fixed text (`Z`, `UTC`, `+0000`, `GMT`), so such a pattern only
     /// tells something with a `CustomTimeZone`.
