@@ -5,7 +5,7 @@ partitioned as Spillway partitions it, with `SET threads=N`. Prints one JSON lin
   {"engine": "duckdb X", "seconds": <the COPY statement>, "cpu_seconds": ..., "peak_rss_kib": ...,
    "records": ..., "files": ...}
 
-Usage: duckdb_copy.py --job {clickstream-parquet,orders-parquet,logs-ndjson-gzip}
+Usage: duckdb_copy.py --job {clickstream-parquet,orders-parquet,logs-ndjson-gzip,logs-by-key-parquet}
                       --input FILE --out DIR [--threads N]
 """
 import argparse, json, os, resource, sys, time
@@ -21,25 +21,30 @@ LOGS = {"ts": "timestamp", "level": "string", "service": "string", "host": "stri
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--job", required=True,
-                    choices=["clickstream-parquet", "orders-parquet", "logs-ndjson-gzip"])
+                    choices=["clickstream-parquet", "orders-parquet", "logs-ndjson-gzip",
+                             "logs-by-key-parquet"])
     ap.add_argument("--input", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     import duckdb
     columns = {"clickstream-parquet": CLICKSTREAM, "orders-parquet": ORDERS,
-               "logs-ndjson-gzip": LOGS}[args.job]
+               "logs-ndjson-gzip": LOGS, "logs-by-key-parquet": {"k": "string", **LOGS}}[args.job]
     spec = "{" + ", ".join(f"'{k}': '{duckdb_type(v)}'" for k, v in columns.items()) + "}"
     fmt = ("(FORMAT json, COMPRESSION gzip, PARTITION_BY (dt, hour))"
            if args.job == "logs-ndjson-gzip" else
            "(FORMAT parquet, COMPRESSION snappy, PARTITION_BY (dt, hour))")
+    select = ("SELECT *, strftime(ts, '%Y-%m-%d') AS dt, strftime(ts, '%H') AS hour "
+              f"FROM read_json('{args.input}', format='newline_delimited', columns={spec})")
+    if args.job == "logs-by-key-parquet":
+        # Partitioned by a field of many values (benches/many_partitions.rs).
+        select = (f"SELECT * FROM read_json('{args.input}', format='newline_delimited', "
+                  f"columns={spec})")
+        fmt = "(FORMAT parquet, COMPRESSION snappy, PARTITION_BY (k))"
     con = duckdb.connect()
     con.execute(f"SET threads={args.threads}")
     start = time.perf_counter()
-    rows = con.execute(
-        f"COPY (SELECT *, strftime(ts, '%Y-%m-%d') AS dt, strftime(ts, '%H') AS hour "
-        f"FROM read_json('{args.input}', format='newline_delimited', columns={spec})) "
-        f"TO '{args.out}' {fmt}").fetchone()[0]
+    rows = con.execute(f"COPY ({select}) TO '{args.out}' {fmt}").fetchone()[0]
     seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     files = sum(len(f) for _, _, f in os.walk(args.out))

@@ -12,21 +12,20 @@
 //! to add that binary's runs (2 cores, and discard) to the same sitting, for before/after
 //! figures. The input is generated once (seed 1) into the target folder and reused.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
-/// One measured run of one process.
-#[derive(Clone, Copy, Debug, Default)]
-struct Measure {
-    wall: f64,
-    cpu: f64,
-    peak_rss_mib: f64,
-}
+use common::process::{duckdb, env_or, measured, median, target_dir, Measure};
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return; // `cargo bench -- --list` asks for test names: there are none.
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--list") {
+        // `cargo test --all-targets` runs bench targets without `--bench` (and `cargo bench
+        // -- --list` asks for test names): nothing to time.
+        println!("end_to_end: a benchmark; run it with `cargo bench --bench end_to_end`");
+        return;
     }
     let runs: usize = env_or("SPILLWAY_BENCH_RUNS", 3);
     let records: usize = env_or("SPILLWAY_BENCH_RECORDS", 1_000_000);
@@ -56,7 +55,10 @@ fn main() {
             spillway(binary, &root, &input, &work, cpus, config)
         };
         table[0].1.push(run(now, None, None));
-        table[1].1.push(duckdb(&root, &input, &work));
+        let out = work.join("duckdb-out");
+        table[1]
+            .1
+            .push(duckdb(&root, "clickstream-parquet", 2, &input, &out).0);
         table[2].1.push(run(now, Some("0"), None));
         table[3].1.push(run(now, None, Some(&discard)));
         if let Some(before) = &before {
@@ -88,20 +90,6 @@ fn main() {
             medians[4].wall / medians[0].wall,
             medians[5].wall / medians[3].wall,
         );
-    }
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
     }
 }
 
@@ -166,68 +154,4 @@ fn spillway(
     let (measure, ok) = measured(command);
     assert!(ok, "spillway run failed");
     measure
-}
-
-/// DuckDB's one-statement job, timed inside the process (its statement, not its start).
-fn duckdb(root: &Path, input: &Path, work: &Path) -> Measure {
-    let out = work.join("duckdb-out");
-    let _ = std::fs::remove_dir_all(&out);
-    let python = std::env::var("SPILLWAY_PYTHON").unwrap_or_else(|_| "python3".into());
-    let output = Command::new(python)
-        .arg(root.join("benches/duckdb_copy.py"))
-        .args(["--job", "clickstream-parquet", "--threads", "2", "--input"])
-        .arg(input)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("run benches/duckdb_copy.py (is duckdb installed? set SPILLWAY_PYTHON)");
-    assert!(
-        output.status.success(),
-        "duckdb_copy.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line = String::from_utf8_lossy(&output.stdout);
-    let value: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
-    Measure {
-        wall: value["seconds"].as_f64().unwrap_or(f64::NAN),
-        cpu: value["cpu_seconds"].as_f64().unwrap_or(f64::NAN),
-        peak_rss_mib: value["peak_rss_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
-    }
-}
-
-/// Runs `command` to its end: wall time, and the CPU time and peak RSS the kernel counted
-/// for it (and its children).
-// The child is reaped by `wait4` (for its resource usage), which clippy does not see.
-#[allow(clippy::zombie_processes)]
-fn measured(mut command: Command) -> (Measure, bool) {
-    command.stdout(std::process::Stdio::null());
-    let started = Instant::now();
-    let child = command.spawn().expect("start the process");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of the plain C struct wait4 fills in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the pid is our child's, not yet waited for; both pointers are to live locals.
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    let wall = started.elapsed().as_secs_f64();
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let measure = Measure {
-        wall,
-        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
-        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
-    };
-    let ok = pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    (measure, ok)
-}
-
-fn median(measures: &[Measure]) -> Measure {
-    let pick = |f: fn(&Measure) -> f64| {
-        let mut values: Vec<f64> = measures.iter().map(f).collect();
-        values.sort_by(f64::total_cmp);
-        values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-    };
-    Measure {
-        wall: pick(|m| m.wall),
-        cpu: pick(|m| m.cpu),
-        peak_rss_mib: pick(|m| m.peak_rss_mib),
-    }
 }

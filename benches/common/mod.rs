@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each bench uses its own part
 
+pub mod process;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
