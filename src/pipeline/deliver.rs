@@ -107,6 +107,7 @@ impl Deliverer {
             self.metrics.clone(),
             self.backup.clone(),
         );
+        let limit = self.memory.limit();
         self.in_flight.spawn(async move {
             deliver_batch(
                 sink,
@@ -119,6 +120,8 @@ impl Deliverer {
             .await;
             drop(reservation);
             drop(slot);
+            // The batch and its encoding are freed: keep the process within its budget.
+            crate::allocator::release_above(limit);
         });
         self.reap();
     }
