@@ -56,9 +56,11 @@ fn main() {
         };
         table[0].1.push(run(now, None, None));
         let out = work.join("duckdb-out");
-        table[1]
-            .1
-            .push(duckdb(&root, "clickstream-parquet", 2, &input, &out).0);
+        table[1].1.push(
+            duckdb(&root, "clickstream-parquet", 2, &input, &out)
+                .expect("duckdb")
+                .0,
+        );
         table[2].1.push(run(now, Some("0"), None));
         table[3].1.push(run(now, None, Some(&discard)));
         if let Some(before) = &before {

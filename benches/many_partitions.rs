@@ -53,18 +53,27 @@ fn main() {
         if before.is_some() {
             table.push(("before: spillway run", Vec::new()));
         }
+        let mut duckdb_failed = None;
         for _ in 0..runs {
             table[0].1.push(spillway(&now, &config, &work));
             let out = work.join("duckdb-out");
-            table[1]
-                .1
-                .push(duckdb(&root, "logs-by-key-parquet", 2, &input, &out));
+            match duckdb(&root, "logs-by-key-parquet", 2, &input, &out) {
+                Ok(measure) => table[1].1.push(measure),
+                Err(error) => duckdb_failed = Some(error),
+            }
+            let _ = std::fs::remove_dir_all(&out);
             if let Some(before) = &before {
                 table[2].1.push(spillway(before, &config, &work));
             }
         }
         let mut walls = Vec::new();
         for (name, measures) in &table {
+            if measures.is_empty() {
+                let error = duckdb_failed.as_deref().unwrap_or("no run");
+                println!("| {key_count} | {name} | failed: {error} | | | |");
+                walls.push(f64::NAN);
+                continue;
+            }
             let m = median(&measures.iter().map(|(m, _)| *m).collect::<Vec<_>>());
             let objects = measures.iter().map(|(_, o)| *o).max().unwrap_or(0);
             walls.push(m.wall);

@@ -22,9 +22,35 @@ pub fn keep_freed_memory() {
     }
 }
 
+/// [`release_above`] looks at most this often: a trim walks the whole heap, and a flush of
+/// thousands of small partitions ends thousands of deliveries a second.
+const RELEASE_EVERY_MS: u64 = 250;
+
 /// When the process is resident above `limit` bytes, hands the allocator's free memory back
-/// to the kernel (`malloc_trim`); returns whether it did.
+/// to the kernel (`malloc_trim`); returns whether it did. Looks at most every
+/// [`RELEASE_EVERY_MS`].
 pub fn release_above(limit: usize) -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    static NEXT_MS: AtomicU64 = AtomicU64::new(0);
+    let now = START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64;
+    let next = NEXT_MS.load(Ordering::Relaxed);
+    if now < next
+        || NEXT_MS
+            .compare_exchange(
+                next,
+                now + RELEASE_EVERY_MS,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_err()
+    {
+        return false;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         if resident_bytes().is_some_and(|resident| resident > limit) {
@@ -55,6 +81,9 @@ mod tests {
         let resident = resident_bytes().expect("/proc/self/statm");
         assert!(resident > 1 << 20, "{resident}");
         assert!(!release_above(usize::MAX));
+        // Not again at once: at most every RELEASE_EVERY_MS.
+        assert!(!release_above(0));
+        std::thread::sleep(std::time::Duration::from_millis(RELEASE_EVERY_MS + 10));
         assert!(release_above(0));
     }
 }

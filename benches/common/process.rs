@@ -65,8 +65,15 @@ pub fn median(measures: &[Measure]) -> Measure {
 }
 
 /// DuckDB's one-statement `job` (see `benches/duckdb_copy.py`) with `threads`, timed inside
-/// the process (its statement, not its start), and the files it wrote.
-pub fn duckdb(root: &Path, job: &str, threads: usize, input: &Path, out: &Path) -> (Measure, u64) {
+/// the process (its statement, not its start), and the files it wrote; or the last line of
+/// its error when the statement fails (it can run out of memory).
+pub fn duckdb(
+    root: &Path,
+    job: &str,
+    threads: usize,
+    input: &Path,
+    out: &Path,
+) -> Result<(Measure, u64), String> {
     let _ = std::fs::remove_dir_all(out);
     let python = std::env::var("SPILLWAY_PYTHON").unwrap_or_else(|_| "python3".into());
     let output = Command::new(python)
@@ -77,11 +84,10 @@ pub fn duckdb(root: &Path, job: &str, threads: usize, input: &Path, out: &Path) 
         .arg(out)
         .output()
         .expect("run benches/duckdb_copy.py (is duckdb installed? set SPILLWAY_PYTHON)");
-    assert!(
-        output.status.success(),
-        "duckdb_copy.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(stderr.trim().lines().last().unwrap_or("failed").to_string());
+    }
     let line = String::from_utf8_lossy(&output.stdout);
     let value: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
     let measure = Measure {
@@ -89,5 +95,5 @@ pub fn duckdb(root: &Path, job: &str, threads: usize, input: &Path, out: &Path) 
         cpu: value["cpu_seconds"].as_f64().unwrap_or(f64::NAN),
         peak_rss_mib: value["peak_rss_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
     };
-    (measure, value["files"].as_u64().unwrap_or(0))
+    Ok((measure, value["files"].as_u64().unwrap_or(0)))
 }
