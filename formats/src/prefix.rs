@@ -472,8 +472,35 @@ fn object_key_problem(key: &str) -> Option<String> {
     let dots = key
         .split('/')
         .find(|folder| *folder == "." || *folder == "..");
-    dots.map(|folder| format!("has a `{folder}` folder, which would leave the destination's root"))
+    if let Some(folder) = dots {
+        return Some(format!(
+            "has a `{folder}` folder, which would leave the destination's root"
+        ));
+    }
+    if let Some(folder) = key
+        .split('/')
+        .find(|folder| folder.len() > MAX_FOLDER_BYTES)
+    {
+        return Some(format!(
+            "has a folder of {} bytes, above the {MAX_FOLDER_BYTES}-byte limit of a name in a file system",
+            folder.len()
+        ));
+    }
+    if key.len() > MAX_PREFIX_BYTES {
+        return Some(format!(
+            "is {} bytes, above {MAX_PREFIX_BYTES} (S3 keys end at 1024 bytes, and the object's name needs the rest)",
+            key.len()
+        ));
+    }
+    None
 }
+
+/// A folder of an object prefix is one name in the local lake's file system (255 bytes on
+/// ext4, XFS, APFS); S3 would take more, but one rule keeps a record's fate the same in both.
+const MAX_FOLDER_BYTES: usize = 255;
+/// An object prefix at most: S3 keys end at 1024 bytes, and the object's own name (stream,
+/// version, time, UUID, extension) takes up to about a hundred of them.
+const MAX_PREFIX_BYTES: usize = 900;
 
 fn index_name_problem(name: &str) -> Option<String> {
     const FORBIDDEN: &str = "\\/*?\"<>|,#: ";

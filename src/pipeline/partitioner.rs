@@ -193,6 +193,10 @@ line",
         for (value, want) in table {
             assert_eq!(part(value).as_deref(), Ok(want), "{value:?}");
         }
+        // A value longer than a file name may be: refused, not retried as a failing write.
+        let (code, message) = part(&"a".repeat(300)).unwrap_err();
+        assert_eq!(code, "Partition.UnsafePrefix");
+        assert!(message.contains("above the 255-byte limit"), "{message}");
         let (code, message) = part("").unwrap_err();
         assert_eq!(code, "Partition.EmptyKey");
         assert!(message.contains("`k` is an empty string"), "{message}");

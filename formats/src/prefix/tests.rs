@@ -414,3 +414,16 @@ fn templates_know_when_one_utc_hour_evaluates_to_one_prefix() {
         assert_eq!(evaluated, first, "{at_minute}");
     }
 }
+
+#[test]
+fn object_prefixes_keep_within_file_name_and_s3_key_lengths() {
+    let rule = NameRule::ObjectKey;
+    let folder = "f".repeat(255);
+    assert!(rule.check(&format!("t/{folder}/")).is_ok());
+    let err = rule.check(&format!("t/{folder}x/")).unwrap_err().to_string();
+    assert!(err.contains("folder of 256 bytes"), "{err}");
+    let long = format!("{}/", [folder.as_str(); 4].join("/"));
+    assert_eq!(long.len(), 1024);
+    let err = rule.check(&long).unwrap_err().to_string();
+    assert!(err.contains("is 1024 bytes, above 900"), "{err}");
+}
