@@ -420,7 +420,10 @@ fn object_prefixes_keep_within_file_name_and_s3_key_lengths() {
     let rule = NameRule::ObjectKey;
     let folder = "f".repeat(255);
     assert!(rule.check(&format!("t/{folder}/")).is_ok());
-    let err = rule.check(&format!("t/{folder}x/")).unwrap_err().to_string();
+    let err = rule
+        .check(&format!("t/{folder}x/"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("folder of 256 bytes"), "{err}");
     let long = format!("{}/", [folder.as_str(); 4].join("/"));
     assert_eq!(long.len(), 1024);
