@@ -20,6 +20,22 @@ use tokio::sync::watch;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How logs are written: `text` (stderr, for people) or `json` (one JSON object per line
+    /// on stdout, for log collectors; the progress line is off and the summary goes to stderr).
+    #[arg(
+        long,
+        global = true,
+        env = "SPILLWAY_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -91,15 +107,8 @@ enum Command {
 fn main() -> ExitCode {
     spillway::allocator::keep_freed_memory();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,spillway=info")),
-        )
-        .with_writer(|| RedactingStderr)
-        // Colours only on a terminal: logs collected from a file or a container stay plain.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let json_logs = cli.log_format == LogFormat::Json;
+    init_logging(cli.log_format);
     let (path, serve, listen, read_back) = match cli.command {
         Command::Validate { config } => return validate(&config),
         Command::Run {
@@ -150,7 +159,7 @@ fn main() -> ExitCode {
     let default_listen = serve.then(|| "0.0.0.0:9108".parse().expect("a valid address"));
     let options = RunOptions {
         metrics_listen: listen.or(config.metrics_listen).or(default_listen),
-        progress: true,
+        progress: !json_logs,
         serve,
         read_back,
     };
@@ -168,22 +177,36 @@ fn main() -> ExitCode {
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
-            eprintln!("\nspillway: stopping — flushing buffers and committing checkpoints (signal again to exit at once)");
+            match json_logs {
+                true => tracing::warn!("stopping: flushing buffers and committing checkpoints (signal again to exit at once)"),
+                false => eprintln!("\nspillway: stopping — flushing buffers and committing checkpoints (signal again to exit at once)"),
+            }
             let _ = stop_tx.send(true);
             wait_for_signal().await;
-            eprintln!("spillway: second signal, exiting now");
+            match json_logs {
+                true => tracing::error!("second signal, exiting now"),
+                false => eprintln!("spillway: second signal, exiting now"),
+            }
             std::process::exit(130);
         });
         match app::run(config, options, stop_rx).await {
             Ok(summary) => {
-                print!("{}", redact(&summary.render()));
+                // In JSON mode stdout carries log lines only.
+                match json_logs {
+                    true => eprint!("{}", redact(&summary.render())),
+                    false => print!("{}", redact(&summary.render())),
+                }
                 match summary.failed() {
                     true => ExitCode::from(1),
                     false => ExitCode::SUCCESS,
                 }
             }
             Err(e) => {
-                eprintln!("spillway: {}", redact(&format!("{e:#}")));
+                let message = redact(&format!("{e:#}")).into_owned();
+                match json_logs {
+                    true => tracing::error!(error = %message, "the run failed"),
+                    false => eprintln!("spillway: {message}"),
+                }
                 ExitCode::from(1)
             }
         }
@@ -216,18 +239,39 @@ fn config_failure(path: &std::path::Path, e: &ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Log output on stderr with credentials in URLs masked (each log line is one write).
-struct RedactingStderr;
+/// Logs filtered by `RUST_LOG` (default `warn,spillway=info`), with credentials in URLs
+/// masked: as text on stderr, or as one JSON object per line on stdout (`timestamp`, `level`,
+/// `target`, `message` and the event's other fields beside it, `span`/`spans`).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,spillway=info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs
+            .with_writer(|| Redacting(std::io::stderr()))
+            // Colours only on a terminal: logs collected from a file or a container stay plain.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_writer(|| Redacting(std::io::stdout()))
+            .init(),
+    }
+}
 
-impl std::io::Write for RedactingStderr {
+/// Log output with credentials in URLs masked (each log line is one write).
+struct Redacting<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Redacting<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        std::io::stderr().write_all(redact(&text).as_bytes())?;
+        self.0.write_all(redact(&text).as_bytes())?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        self.0.flush()
     }
 }
 

@@ -187,7 +187,7 @@ fn elasticsearch_url() -> String {
 }
 
 /// A password in the endpoint URL is sent as basic auth and shown nowhere: not by
-/// `validate`, not in the log lines or the summary of `run`, not in a dead letter (the
+/// `validate`, not in the log lines (text or JSON) or the summary of `run`, not in a dead letter (the
 /// endpoint is unreachable, so every record is dead-lettered with the connection error).
 #[test]
 fn a_password_in_the_endpoint_url_appears_in_no_output() {
@@ -211,13 +211,28 @@ fn a_password_in_the_endpoint_url_appears_in_no_output() {
         let index = unique_name("secret");
         let config = write_config(dir.path(), &name, endpoint, &index, &input, "");
         let mut outputs = Vec::new();
-        for command in ["validate", "run"] {
+        // `run` twice: logs as JSON lines on stdout, then (resuming) as text on stderr.
+        for (command, log_format) in [("validate", "text"), ("run", "json"), ("run", "text")] {
             let out = spillway()
                 .args([command, "--config"])
                 .arg(&config)
                 .env("RUST_LOG", "debug")
+                .env("SPILLWAY_LOG_FORMAT", log_format)
                 .output()
                 .unwrap();
+            if log_format == "json" {
+                let logs = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    logs.lines().count() > 0,
+                    "debug logs as JSON lines:\n{logs}\nstderr: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                for line in logs.lines() {
+                    let entry: Value = serde_json::from_str(line)
+                        .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+                    assert!(entry["level"].is_string() && entry["target"].is_string());
+                }
+            }
             outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
             outputs.push(String::from_utf8_lossy(&out.stderr).into_owned());
         }
