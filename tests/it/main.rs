@@ -8,6 +8,7 @@
 mod support;
 
 mod config_errors;
+mod container;
 mod crash_recovery;
 mod discard;
 mod disk_full;
