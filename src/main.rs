@@ -191,9 +191,21 @@ fn main() -> ExitCode {
         });
         match app::run(config, options, stop_rx).await {
             Ok(summary) => {
-                // In JSON mode stdout carries log lines only.
+                // In JSON mode stdout carries log lines only: the figures go in one, the
+                // human summary to stderr.
                 match json_logs {
-                    true => eprint!("{}", redact(&summary.render())),
+                    true => {
+                        tracing::info!(
+                            records_in = summary.records_in,
+                            bytes_in = summary.bytes_in,
+                            delivered = summary.delivered,
+                            dead_lettered = summary.dead_lettered,
+                            objects = summary.objects,
+                            elapsed_ms = summary.elapsed.as_millis() as u64,
+                            "run ended"
+                        );
+                        eprint!("{}", redact(&summary.render()));
+                    }
                     false => print!("{}", redact(&summary.render())),
                 }
                 match summary.failed() {

@@ -320,6 +320,13 @@ fn sigterm_mid_run_exits_0_and_a_rerun_delivers_the_rest_once() {
         }
     }
     assert!(String::from_utf8_lossy(&logs.stderr).contains("delivered"));
+    let ended: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|entry| entry["message"] == "run ended")
+        .unwrap_or_else(|| panic!("no 'run ended' line:\n{stdout}"));
+    let delivered_first = ended["delivered"].as_u64().unwrap();
+    assert!(delivered_first > 0, "{ended}");
 
     // The rerun reads from the checkpoint: the rest only, and every event lands once.
     let rerun = Container::new("rerun");
@@ -332,9 +339,10 @@ fn sigterm_mid_run_exits_0_and_a_rerun_delivers_the_rest_once() {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no 'read N records' in the summary: {summary}"));
-    assert!(
-        read_again < EVENTS,
-        "the rerun resumed from the checkpoint: {summary}"
+    assert_eq!(
+        read_again as u64 + delivered_first,
+        EVENTS as u64,
+        "the rerun reads exactly what the stopped run did not deliver: {summary}"
     );
     let mut delivered = parquet_strings(&state.path().join("lake/events"), "event_id");
     delivered.sort();
