@@ -167,6 +167,9 @@ pub struct Metrics {
     pub millis_behind: std::sync::Mutex<std::collections::BTreeMap<String, i64>>,
     /// Set once a shutdown began: `/readyz` answers 503 from then on.
     pub stopping: AtomicBool,
+    /// Set while the source cannot reach what it reads (Kinesis: from its start until a
+    /// shard listing succeeds, and again while listing fails): `/readyz` answers 503.
+    pub source_disconnected: AtomicBool,
 }
 
 /// Appends one metric's `# HELP` and `# TYPE` lines.
@@ -191,14 +194,17 @@ impl Metrics {
         lag.insert(shard.to_string(), millis);
     }
 
-    /// Whether the stream should get traffic: not stopping, and its destination's circuit
-    /// is not open.
+    /// Whether the stream should get traffic: not stopping, its destination's circuit not
+    /// open, its source connected.
     pub fn ready(&self) -> Result<(), &'static str> {
         if self.stopping.load(Ordering::Relaxed) {
             return Err("stopping");
         }
         if self.retry.circuit.is_open() {
             return Err("the destination keeps failing: its circuit is open");
+        }
+        if self.source_disconnected.load(Ordering::Relaxed) {
+            return Err("the source is not connected");
         }
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! on a 2-shard stream are delivered to the local lake exactly once, with enhanced fan-out and
 //! with polling; a graceful restart resumes from the lease table with no gap and no duplicate;
 //! a corrupt aggregate is dead-lettered with its bytes; and a shard split during consumption
-//! loses nothing, the parent read to its end before its children.
+//! loses nothing, the parent read to its end before its children; `/readyz` follows whether
+//! Kinesis can be reached.
 
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -523,4 +524,59 @@ columns = [{{ name = "id", type = "string" }}, {{ name = "key", type = "string" 
             "{what}"
         );
     }
+}
+
+/// `/readyz` follows the source: 503 naming it while Kinesis cannot be reached (every request
+/// through a fault proxy reset, so shard discovery fails), 200 again once it can.
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_reports_a_source_that_cannot_reach_kinesis() {
+    use crate::support::fault_proxy::{Fault, FaultProxy, Plan};
+    let client = kinesis(&kinesis_url()).await;
+    let names = Names::created(&client, "ready", 1).await;
+    let proxy = FaultProxy::start(&kinesis_url(), Plan::pass());
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut cmd = spillway();
+    cmd.args(["serve", "--config", "examples/kinesis-to-lake.toml"])
+        .args(["--metrics-listen", &listen])
+        .env("SPILLWAY_STREAM", &names.stream)
+        .env("SPILLWAY_LEASE_TABLE", &names.lease_table)
+        .env("SPILLWAY_KINESIS_MODE", "polling")
+        .env("SPILLWAY_LAKE", dir.path().join("lake"))
+        .env("SPILLWAY_DISCOVERY_INTERVAL", "1s")
+        .env("AWS_ENDPOINT_URL_KINESIS", &proxy.url)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynalite_url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    aws_env(&mut cmd, "http://127.0.0.1:9");
+    cmd.env_remove("AWS_ENDPOINT_URL");
+    let child = cmd.spawn().unwrap();
+    let readyz = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let answer = std::net::TcpStream::connect(&listen)
+                .ok()
+                .map(|_| http_get(&listen, "/readyz"));
+            if answer.as_deref().is_some_and(|a| a.contains(want)) {
+                return answer.unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/readyz never answered {want:?}; last: {answer:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    readyz("HTTP/1.1 200");
+    proxy.set_plan(Plan::failing(1.0, vec![Fault::Reset]));
+    let down = readyz("HTTP/1.1 503");
+    assert!(down.contains("the source is not connected"), "{down}");
+    proxy.set_plan(Plan::pass());
+    readyz("HTTP/1.1 200");
+    stop(child);
 }

@@ -194,6 +194,10 @@ impl Source for KinesisStream {
         .await
         .map_err(|e| anyhow::anyhow!("source.lease_table: {e}"))?;
         let leases = Arc::new(leases);
+        // Not ready until the first shard listing succeeds.
+        ctx.metrics
+            .source_disconnected
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let source = KinesisSource {
             client: aws_sdk_kinesis::Client::new(&sdk),
             settings: self.settings.clone(),

@@ -163,7 +163,11 @@ impl KinesisSource {
         let mut last_discovery: Option<Instant> = None;
         while !tx.is_closed() {
             if last_discovery.is_none_or(|at| at.elapsed() >= self.settings.discovery_interval) {
-                match list_shards(&self.client, &arn).await {
+                let listed = list_shards(&self.client, &arn).await;
+                self.metrics
+                    .source_disconnected
+                    .store(listed.is_err(), Ordering::Relaxed);
+                match listed {
                     Ok(listed) => shards = listed,
                     Err(e) => tracing::warn!(error = %e, "shard discovery failed; will retry"),
                 }
