@@ -293,6 +293,7 @@ async fn checkpoint_loop(
             Err(e) => tracing::warn!(error = %e, "cannot write checkpoint; will retry"),
         }
         if stopping {
+            store.close().await;
             return Ok(());
         }
     }

@@ -98,6 +98,10 @@ pub trait CheckpointStore: Send {
         &mut self,
         checkpoints: &BTreeMap<String, Checkpoint>,
     ) -> Result<(), CheckpointError>;
+
+    /// After the final checkpoint at a shutdown: lets go of what the store holds (the
+    /// lease table's leases, so that another worker takes them at once).
+    async fn close(&mut self) {}
 }
 
 #[async_trait]
@@ -166,5 +170,18 @@ impl CheckpointStore for LeaseCheckpoints {
             }
         }
         Ok(())
+    }
+
+    /// Releases every lease this worker holds: their final checkpoints are written, so
+    /// another worker can go on from them at once instead of after the failover time.
+    async fn close(&mut self) {
+        for shard in self.table.held_shards() {
+            match self.table.release(&shard, None).await {
+                Ok(()) => tracing::info!(shard, "lease released"),
+                Err(e) => {
+                    tracing::warn!(shard, error = %e, "cannot release the lease; another worker takes it once it expires")
+                }
+            }
+        }
     }
 }

@@ -26,6 +26,8 @@ enum Message {
     /// Positions acknowledged, in runs of one shard.
     Ack(Vec<(ShardId, Vec<u64>)>),
     Snapshot(oneshot::Sender<Snapshot>),
+    /// Answer once every record of the shard registered before is acknowledged.
+    Drain(ShardId, oneshot::Sender<Option<Checkpoint>>),
 }
 
 /// A handle to the tracker's task; clones share it. The task ends when every handle is gone.
@@ -40,8 +42,10 @@ impl Progress {
         let (tx, mut rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut tracker = CheckpointTracker::new();
+            let mut drains: Vec<(ShardId, oneshot::Sender<Option<Checkpoint>>)> = Vec::new();
             while let Some(message) = rx.recv().await {
                 match message {
+                    Message::Drain(shard, reply) => drains.push((shard, reply)),
                     Message::Register(metas) => tracker.register_all(&metas),
                     Message::ShardEnd(shard) => tracker.register_shard_end(&shard),
                     Message::Ack(runs) => runs
@@ -53,6 +57,9 @@ impl Progress {
                             unacknowledged: tracker.unacknowledged(),
                         });
                     }
+                }
+                if !drains.is_empty() {
+                    answer_settled(&tracker, &mut drains);
                 }
             }
         });
@@ -86,12 +93,35 @@ impl Progress {
         }
     }
 
+    /// Answers on `reply`, with the shard's checkpoint, once every record of `shard`
+    /// registered before this call is acknowledged (a lease handed over waits for it).
+    pub fn drain(&self, shard: ShardId, reply: oneshot::Sender<Option<Checkpoint>>) {
+        let _ = self.tx.send(Message::Drain(shard, reply));
+    }
+
     /// The checkpoints after every message sent before this call.
     pub async fn snapshot(&self) -> Snapshot {
         let (reply, answer) = oneshot::channel();
         let _ = self.tx.send(Message::Snapshot(reply));
         answer.await.unwrap_or_default()
     }
+}
+
+/// Answers the drains whose shard has nothing unacknowledged left.
+fn answer_settled(
+    tracker: &CheckpointTracker,
+    drains: &mut Vec<(ShardId, oneshot::Sender<Option<Checkpoint>>)>,
+) {
+    let mut waiting = Vec::with_capacity(drains.len());
+    for (shard, reply) in drains.drain(..) {
+        match tracker.settled(&shard) {
+            true => {
+                let _ = reply.send(tracker.checkpoint(&shard).cloned());
+            }
+            false => waiting.push((shard, reply)),
+        }
+    }
+    *drains = waiting;
 }
 
 #[cfg(test)]
@@ -126,5 +156,26 @@ mod tests {
         let snapshot = progress.snapshot().await;
         assert!(snapshot.checkpoints["a"].is_shard_end());
         assert_eq!(snapshot.unacknowledged, 0);
+    }
+
+    #[tokio::test]
+    async fn a_drain_answers_once_every_record_of_its_shard_registered_before_is_in() {
+        let progress = Progress::start();
+        let (a, b): (ShardId, ShardId) = (Arc::from("a"), Arc::from("b"));
+        let records = [meta(&a, 1), meta(&a, 2), meta(&b, 1)];
+        progress.register(&records);
+        let (reply, mut drained) = oneshot::channel();
+        progress.drain(a.clone(), reply);
+        progress.ack([&records[0], &records[2]]);
+        progress.snapshot().await;
+        assert!(drained.try_recv().is_err(), "record a/2 is still out");
+        progress.ack([&records[1]]);
+        progress.snapshot().await;
+        let checkpoint = drained.try_recv().unwrap().unwrap();
+        assert_eq!(checkpoint.position, 2);
+        // A shard with nothing outstanding answers at once.
+        let (reply, drained) = oneshot::channel();
+        progress.drain(b.clone(), reply);
+        assert_eq!(drained.await.unwrap().unwrap().position, 1);
     }
 }

@@ -140,6 +140,11 @@ impl CheckpointTracker {
         }
     }
 
+    /// Whether every record registered for the shard is acknowledged.
+    pub fn settled(&self, shard: &ShardId) -> bool {
+        self.shards.get(shard).is_none_or(|p| p.pending.is_empty())
+    }
+
     /// The shard's checkpoint: every registered record at or below it is acknowledged.
     pub fn checkpoint(&self, shard: &ShardId) -> Option<&Checkpoint> {
         self.shards.get(shard).and_then(|p| p.checkpoint.as_ref())

@@ -130,6 +130,10 @@ impl Pipeline {
                     Some(SourceMessage::ShardEnd(shard)) => {
                         self.progress.shard_end(shard);
                     }
+                    Some(SourceMessage::Drain { shard, done }) => {
+                        self.progress.drain(shard, done);
+                        self.flush_for_handover().await;
+                    }
                     None => break StopReason::SourceEnded,
                 },
                 _ = tick.tick() => self.on_tick().await,
@@ -156,6 +160,19 @@ impl Pipeline {
         self.update_gauges();
         self.deliverer.finish().await;
         reason
+    }
+
+    /// A shard's lease is being handed over: its records should not wait for their buffers'
+    /// interval, so every open buffer closes now. (Segments under `exactly_once` close at
+    /// their logged or sized ends as usual.)
+    async fn flush_for_handover(&mut self) {
+        if let Buffers::ByKey(batcher) = &mut self.buffers {
+            let closed = batcher.drain();
+            self.dispatch(closed.into_iter().map(|(batch, _)| batch))
+                .await;
+        }
+        self.flush_failed().await;
+        self.update_gauges();
     }
 
     async fn accept(&mut self, records: Vec<Record>) {

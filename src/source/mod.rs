@@ -49,6 +49,12 @@ pub enum SourceMessage {
     /// The shard was read to its end; its checkpoint becomes `SHARD_END` once every record
     /// sent before this is acknowledged.
     ShardEnd(ShardId),
+    /// The shard's reader stopped (its lease is being handed over): flush, and answer on
+    /// `done` with its checkpoint once every record sent before this is acknowledged.
+    Drain {
+        shard: ShardId,
+        done: tokio::sync::oneshot::Sender<Option<crate::checkpoint::Checkpoint>>,
+    },
 }
 
 /// A kind of source: the `type` it answers to and how its section is read.

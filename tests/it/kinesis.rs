@@ -16,6 +16,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use spillway_formats::kpl;
 
+mod scale_out;
+
 /// Records numbered `from..to`: every fifth group of 20 goes as one KPL aggregate. A record's
 /// `key` is the Kinesis partition key it travels under (an aggregate's, for its records, as
 /// the KPL aggregates only records bound for the same shard).

@@ -29,7 +29,7 @@ fn read_all_with(
         match message {
             SourceMessage::Records(chunk) => sent.records.extend(chunk),
             SourceMessage::Failed(failed) => sent.failed.extend(failed),
-            SourceMessage::ShardEnd(_) => {}
+            SourceMessage::ShardEnd(_) | SourceMessage::Drain { .. } => {}
         }
     }
     (sent, stats)
@@ -371,7 +371,7 @@ fn a_huge_line_is_consumed_and_dead_lettered_with_its_first_bytes() {
         match message {
             SourceMessage::Records(r) => sent.records.extend(r),
             SourceMessage::Failed(f) => sent.failed.extend(f),
-            SourceMessage::ShardEnd(_) => {}
+            SourceMessage::ShardEnd(_) | SourceMessage::Drain { .. } => {}
         }
     }
     assert_eq!(texts(&sent.records), ["{\"n\":1}", "{\"n\":2}"]);

@@ -54,6 +54,14 @@ pub struct KinesisSourceConfig {
     /// How often `ListShards` looks for new and closed shards.
     #[serde(default = "defaults::ten_seconds")]
     pub shard_discovery_interval: HumanDuration,
+    /// Several workers share the lease table: a lease whose owner has not renewed it for
+    /// this long is taken over by another worker (renewals every third of it). 1 s – 10 min.
+    #[serde(default = "defaults::ten_seconds")]
+    pub failover_time: HumanDuration,
+    /// The most leases this worker takes; default: its fair share of the shards among the
+    /// workers on the table.
+    #[serde(default)]
+    pub max_leases_per_worker: Option<usize>,
     /// Polling mode: pause between GetRecords calls when caught up.
     #[serde(default = "defaults::one_second")]
     pub poll_interval: HumanDuration,
@@ -131,6 +139,18 @@ fn read(table: &toml::Value, ctx: &SourceContext, p: &mut Problems) -> Option<Ki
             format!("{:?} is not a valid DynamoDB table name", k.lease_table),
         );
     }
+    if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&k.failover_time.0) {
+        p.add(
+            format!("{key}.failover_time"),
+            format!("{} is outside 1 s – 10 min", k.failover_time),
+        );
+    }
+    if k.max_leases_per_worker == Some(0) {
+        p.add(
+            format!("{key}.max_leases_per_worker"),
+            "must be at least 1",
+        );
+    }
     if k.checkpoint_interval.0 < Duration::from_millis(100) {
         p.add(
             format!("{key}.checkpoint_interval"),
@@ -152,6 +172,8 @@ fn read(table: &toml::Value, ctx: &SourceContext, p: &mut Problems) -> Option<Ki
         checkpoint_interval: k.checkpoint_interval.0,
         discovery_interval: k.shard_discovery_interval.0,
         poll_interval: k.poll_interval.0,
+        failover_time: k.failover_time.0,
+        max_leases: k.max_leases_per_worker,
     };
     let connection = AwsConnection {
         region: k.region,

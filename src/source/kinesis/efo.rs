@@ -270,6 +270,7 @@ mod tests {
                         ended = true;
                     }
                     SourceMessage::Failed(f) => panic!("unexpected failure {f:?}"),
+                    SourceMessage::Drain { .. } => panic!("unexpected drain"),
                 }
             }
             outcomes.push(outcome);

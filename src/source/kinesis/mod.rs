@@ -6,12 +6,23 @@
 //! parent is checkpointed `SHARD_END`). Readers send records into the pipeline through the
 //! bounded source channel: when the pipeline is full they stop reading (back-pressure).
 //!
+//! Several workers (processes with the same config and lease table) share the shards: each
+//! renews its leases every third of `failover_time`, takes leases that are new, released or
+//! expired up to its fair share, and asks the busiest worker for one when it is two short
+//! ([`balance`]). An owner asked for a lease stops reading the shard, drains it (its buffers
+//! flush, the pipeline acknowledges every record read), writes the final checkpoint and only
+//! then hands the lease over, so a move reads nothing twice; at a shutdown every lease is
+//! released after the final checkpoint. A worker that cannot renew a lease for two thirds of
+//! the failover time stops reading it and checkpoints nothing more under it.
+//!
 //! # Layout
+//! - [`balance`]: which leases to take or ask for (a pure function).
 //! - [`shards`]: discovery and the parent-before-child rule.
 //! - [`records`]: Kinesis records → pipeline records (KPL de-aggregation, positions).
 //! - [`reader`]: what readers share (start positions, lag metric).
 //! - [`efo`], [`polling`]: the two readers.
 
+pub mod balance;
 mod config;
 pub mod efo;
 pub mod polling;
@@ -37,7 +48,8 @@ use tokio::time::Instant;
 use self::reader::{ReadEnd, ReaderContext, StartAt};
 use self::records::ShardCursor;
 use self::shards::{list_shards, parents_done, ShardInfo};
-use crate::checkpoint::lease_table::{Lease, LeaseTable};
+use self::balance::Move;
+use crate::checkpoint::lease_table::{Lease, LeaseError, LeaseTable};
 use crate::checkpoint::SHARD_END;
 use crate::metrics::Metrics;
 use crate::source::SourceMessage;
@@ -80,6 +92,10 @@ pub struct KinesisSettings {
     pub checkpoint_interval: Duration,
     pub discovery_interval: Duration,
     pub poll_interval: Duration,
+    /// A lease not renewed for this long is expired and may be taken by another worker.
+    pub failover_time: Duration,
+    /// The most leases this worker holds; default: its fair share.
+    pub max_leases: Option<usize>,
 }
 
 /// The stream's ARN (`stream` may already be one).
@@ -135,8 +151,10 @@ pub struct KinesisSource {
 }
 
 impl KinesisSource {
-    /// Runs until the pipeline stops listening. Shard readers that fail are restarted from
-    /// their lease at the next discovery round.
+    /// Runs until the pipeline stops listening. Every round (every half second) it looks for
+    /// shards (every `discovery_interval`), and every third of the failover time it renews
+    /// its leases, hands over the ones asked for, and takes or asks for leases by the rule in
+    /// [`balance`]. Shard readers that fail are restarted from their lease.
     pub async fn run(self, tx: mpsc::Sender<SourceMessage>) -> Result<(), ServiceError> {
         let arn = stream_arn(&self.client, &self.settings.stream).await?;
         let consumer = match self.settings.mode {
@@ -152,15 +170,14 @@ impl KinesisSource {
             metrics: self.metrics.clone(),
             poll_interval: self.settings.poll_interval,
         };
-        let mut running: HashMap<String, Running> = HashMap::new();
-        // Shards checkpointed SHARD_END (from the lease table), and shards this worker read to
-        // their end whose SHARD_END checkpoint may not be written yet: neither is read again.
-        let mut ended: HashSet<String> = HashSet::new();
-        let mut drained: HashSet<String> = HashSet::new();
+        let mut state = Coordinator::default();
         let (done_tx, mut done_rx) =
             mpsc::unbounded_channel::<(String, Result<ReadEnd, ServiceError>)>();
+        let (handed_tx, mut handed_rx) = mpsc::unbounded_channel::<String>();
         let mut shards: Vec<ShardInfo> = Vec::new();
         let mut last_discovery: Option<Instant> = None;
+        let mut last_lease_round: Option<Instant> = None;
+        let lease_round = self.settings.failover_time / 3;
         while !tx.is_closed() {
             if last_discovery.is_none_or(|at| at.elapsed() >= self.settings.discovery_interval) {
                 let listed = list_shards(&self.client, &arn).await;
@@ -174,11 +191,11 @@ impl KinesisSource {
                 last_discovery = Some(Instant::now());
             }
             while let Ok((id, result)) = done_rx.try_recv() {
-                running.remove(&id);
+                state.running.remove(&id);
                 match result {
                     Ok(ReadEnd::ShardEnd) => {
                         tracing::info!(shard = %id, "shard read to its end");
-                        drained.insert(id);
+                        state.drained.insert(id);
                     }
                     Ok(ReadEnd::Stopped) => {}
                     Err(e) => {
@@ -186,73 +203,324 @@ impl KinesisSource {
                     }
                 }
             }
-            let listed: HashSet<&str> = shards.iter().map(|s| s.id.as_str()).collect();
+            while let Ok(shard) = handed_rx.try_recv() {
+                state.handing_over.remove(&shard);
+                state.renewed.remove(&shard);
+            }
             for shard in &shards {
-                if let Some(reader) = running.get(&shard.id) {
+                if let Some(reader) = state.running.get(&shard.id) {
                     reader.closed.store(shard.closed, Ordering::Relaxed);
-                    continue;
                 }
-                if ended.contains(&shard.id) || drained.contains(&shard.id) {
-                    continue;
+            }
+            if last_lease_round.is_none_or(|at| at.elapsed() >= lease_round) {
+                last_lease_round = Some(Instant::now());
+                self.renew(&mut state, &tx, &handed_tx).await;
+                match self.leases.list().await {
+                    Ok(table) => {
+                        let moves = state.look(&table, &shards, &self.settings, self.leases.owner());
+                        for m in moves {
+                            self.make(m, &mut state, &shards, &ctx, &consumer, &done_tx)
+                                .await;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read the lease table; will retry"),
                 }
-                for parent in &shard.parents {
-                    if listed.contains(parent.as_str()) && !ended.contains(parent) {
-                        if let Ok(Some(lease)) = self.leases.get(parent).await {
-                            if lease.checkpoint == SHARD_END {
-                                ended.insert(parent.clone());
-                            }
+            }
+            // A shard whose reader ended without a lease change is read again at once.
+            let restart: Vec<String> = state
+                .renewed
+                .keys()
+                .filter(|s| !state.running.contains_key(*s) && !state.handing_over.contains(*s))
+                .filter(|s| !state.drained.contains(*s))
+                .cloned()
+                .collect();
+            for shard in restart {
+                if let Ok(Some(lease)) = self.leases.get(&shard).await {
+                    if lease.owner == self.leases.owner() {
+                        self.start_reader(&mut state, &lease, &shards, &ctx, &consumer, &done_tx);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        for (_, reader) in state.running {
+            reader.task.abort();
+        }
+        Ok(())
+    }
+
+    /// Renews every lease held; starts the handover of those asked for; stops reading those
+    /// lost, or not renewed for two thirds of the failover time (before anyone may take them).
+    async fn renew(
+        &self,
+        state: &mut Coordinator,
+        tx: &mpsc::Sender<SourceMessage>,
+        handed: &mpsc::UnboundedSender<String>,
+    ) {
+        let failover = self.settings.failover_time;
+        let held: Vec<String> = state.renewed.keys().cloned().collect();
+        for shard in held {
+            match self.leases.renew(&shard).await {
+                Ok(asked) => {
+                    state.renewed.insert(shard.clone(), Instant::now());
+                    if let Some(to) = asked {
+                        if !state.handing_over.contains(&shard) {
+                            self.hand_over(state, &shard, to, tx, handed);
                         }
                     }
                 }
-                if !parents_done(shard, &listed, &ended) {
-                    continue;
+                Err(LeaseError::Lost { .. }) => {
+                    tracing::warn!(shard, "lease lost to another worker; no longer reading the shard");
+                    state.stop_reading(&shard);
+                    state.renewed.remove(&shard);
                 }
+                Err(LeaseError::Dynamo(e)) => {
+                    let since = state.renewed.get(&shard).map(|at| at.elapsed());
+                    if since.is_some_and(|since| since >= failover * 2 / 3) {
+                        tracing::warn!(shard, error = %e, "lease not renewed for 2/3 of the failover time; no longer reading the shard or checkpointing it");
+                        state.stop_reading(&shard);
+                        state.renewed.remove(&shard);
+                        self.leases.forget(&shard);
+                    } else {
+                        tracing::warn!(shard, error = %e, "cannot renew the lease; will retry");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops reading `shard`, and once every record read from it is delivered and its final
+    /// checkpoint written, gives its lease to `to`.
+    fn hand_over(
+        &self,
+        state: &mut Coordinator,
+        shard: &str,
+        to: String,
+        tx: &mpsc::Sender<SourceMessage>,
+        handed: &mpsc::UnboundedSender<String>,
+    ) {
+        tracing::info!(shard, to, "handing the lease over: draining the shard first");
+        state.stop_reading(shard);
+        state.handing_over.insert(shard.to_string());
+        let (leases, tx, handed, shard) = (
+            self.leases.clone(),
+            tx.clone(),
+            handed.clone(),
+            shard.to_string(),
+        );
+        tokio::spawn(async move {
+            let (done, drained) = tokio::sync::oneshot::channel();
+            let id = ShardId::from(shard.as_str());
+            if tx.send(SourceMessage::Drain { shard: id, done }).await.is_err() {
+                return; // stopping: the shutdown checkpoints and releases every lease
+            }
+            let Ok(checkpoint) = drained.await else {
+                return;
+            };
+            if let Some(c) = checkpoint.as_ref().filter(|c| c.sequence.is_some()) {
+                let sequence = c.sequence.as_deref().unwrap_or_default();
+                if let Err(e) = leases
+                    .checkpoint(&shard, sequence, c.sub_sequence.unwrap_or(0))
+                    .await
+                {
+                    tracing::warn!(shard, error = %e, "cannot write the final checkpoint before the handover; the lease is kept");
+                    let _ = handed.send(shard);
+                    return;
+                }
+            }
+            match leases.release(&shard, Some(&to)).await {
+                Ok(()) => tracing::info!(shard, to, "lease handed over"),
+                Err(e) => tracing::warn!(shard, error = %e, "cannot hand the lease over"),
+            }
+            let _ = handed.send(shard);
+        });
+    }
+
+    async fn make(
+        &self,
+        m: Move,
+        state: &mut Coordinator,
+        shards: &[ShardInfo],
+        ctx: &ReaderContext,
+        consumer: &Option<String>,
+        done_tx: &mpsc::UnboundedSender<(String, Result<ReadEnd, ServiceError>)>,
+    ) {
+        match m {
+            Move::Take(shard) => {
+                let Some(info) = shards.iter().find(|s| s.id == shard) else {
+                    return;
+                };
+                let listed: HashSet<&str> = shards.iter().map(|s| s.id.as_str()).collect();
                 // A child of a reshard starts at the beginning of its shard, never LATEST.
-                let start = if shard.parents.iter().any(|p| listed.contains(p.as_str())) {
+                let start = if info.parents.iter().any(|p| listed.contains(p.as_str())) {
                     StartPosition::TrimHorizon
                 } else {
                     self.settings.start
                 };
-                let lease = match self
+                let seen = state.table.get(&shard);
+                match self
                     .leases
-                    .take(&shard.id, &shard.parents, start.lease_text())
+                    .try_take(&shard, &info.parents, start.lease_text(), seen)
                     .await
                 {
-                    Ok(lease) => lease,
-                    Err(e) => {
-                        tracing::warn!(shard = %shard.id, error = %e, "cannot take the shard's lease; will retry");
-                        continue;
+                    Ok(Some(lease)) => {
+                        if let Some(before) = seen.filter(|l| !l.is_free() && l.owner != lease.owner) {
+                            tracing::info!(shard, from = %before.owner, "took an expired lease");
+                        }
+                        state.renewed.insert(shard.clone(), Instant::now());
+                        if lease.checkpoint == SHARD_END {
+                            state.drained.insert(shard);
+                            return;
+                        }
+                        self.start_reader(state, &lease, shards, ctx, consumer, done_tx);
                     }
-                };
-                if lease.checkpoint == SHARD_END {
-                    ended.insert(shard.id.clone());
-                    continue;
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(shard, error = %e, "cannot take the shard's lease; will retry")
+                    }
                 }
-                let (at, skip) = start_of(&lease, start);
-                let closed = Arc::new(AtomicBool::new(shard.closed));
-                let cursor = ShardCursor::new(ShardId::from(shard.id.as_str()), skip);
-                tracing::info!(shard = %shard.id, start = ?at, "reading shard");
-                let (ctx, consumer, flag, done, id) = (
-                    ctx.clone(),
-                    consumer.clone(),
-                    closed.clone(),
-                    done_tx.clone(),
-                    shard.id.clone(),
-                );
-                let task = tokio::spawn(async move {
-                    let result = match consumer {
-                        Some(consumer) => efo::read(&ctx, &consumer, at, cursor, flag).await,
-                        None => polling::read(&ctx, at, cursor).await,
-                    };
-                    let _ = done.send((id, result));
-                });
-                running.insert(shard.id.clone(), Running { task, closed });
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            Move::Ask(shard) => {
+                let Some(lease) = state.table.get(&shard) else {
+                    return;
+                };
+                match self.leases.request_handoff(lease).await {
+                    Ok(true) => {
+                        tracing::info!(shard, from = %lease.owner, "asked for the lease");
+                        state.asked = Some((shard, Instant::now()));
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(shard, error = %e, "cannot ask for the lease"),
+                }
+            }
         }
-        for (_, reader) in running {
+    }
+
+    fn start_reader(
+        &self,
+        state: &mut Coordinator,
+        lease: &Lease,
+        shards: &[ShardInfo],
+        ctx: &ReaderContext,
+        consumer: &Option<String>,
+        done_tx: &mpsc::UnboundedSender<(String, Result<ReadEnd, ServiceError>)>,
+    ) {
+        let Some(shard) = shards.iter().find(|s| s.id == lease.shard) else {
+            return;
+        };
+        let (at, skip) = start_of(lease, self.settings.start);
+        let closed = Arc::new(AtomicBool::new(shard.closed));
+        // Each reader of a shard in this process numbers its records above the last one's.
+        let generation = state.generations.entry(shard.id.clone()).or_default();
+        *generation += 1;
+        let first_position = (*generation << 40) + 1;
+        let cursor = ShardCursor::starting_at(ShardId::from(shard.id.as_str()), skip, first_position);
+        tracing::info!(shard = %shard.id, start = ?at, "reading shard");
+        let (ctx, consumer, flag, done, id) = (
+            ctx.clone(),
+            consumer.clone(),
+            closed.clone(),
+            done_tx.clone(),
+            shard.id.clone(),
+        );
+        let task = tokio::spawn(async move {
+            let result = match consumer {
+                Some(consumer) => efo::read(&ctx, &consumer, at, cursor, flag).await,
+                None => polling::read(&ctx, at, cursor).await,
+            };
+            let _ = done.send((id, result));
+        });
+        state.running.insert(shard.id.clone(), Running { task, closed });
+    }
+}
+
+/// What the coordinator knows between rounds.
+#[derive(Default)]
+struct Coordinator {
+    running: HashMap<String, Running>,
+    /// Leases held, with their last successful renewal (or take).
+    renewed: HashMap<String, Instant>,
+    /// Leases being handed over: not read any more, still renewed until released.
+    handing_over: HashSet<String>,
+    /// Shards this worker read to their end (their `SHARD_END` may not be written yet).
+    drained: HashSet<String>,
+    /// Readers started per shard, for their positions.
+    generations: HashMap<String, u64>,
+    /// The last look at the table, by shard.
+    table: HashMap<String, Lease>,
+    /// Each lease's counter and owner, and since when they have not moved.
+    observed: HashMap<String, (i64, String, Instant)>,
+    /// This worker's outstanding request for a lease.
+    asked: Option<(String, Instant)>,
+}
+
+impl Coordinator {
+    fn stop_reading(&mut self, shard: &str) {
+        if let Some(reader) = self.running.remove(shard) {
             reader.task.abort();
         }
-        Ok(())
+    }
+
+    /// Takes in the table; returns the moves to make.
+    fn look(
+        &mut self,
+        table: &[Lease],
+        shards: &[ShardInfo],
+        settings: &KinesisSettings,
+        me: &str,
+    ) -> Vec<Move> {
+        let now = Instant::now();
+        self.table = table.iter().map(|l| (l.shard.clone(), l.clone())).collect();
+        self.observed.retain(|shard, _| self.table.contains_key(shard));
+        let mut expired = HashSet::new();
+        for lease in table {
+            let seen = (lease.counter, lease.owner.clone());
+            let since = match self.observed.get(&lease.shard) {
+                Some((counter, owner, since)) if (*counter, owner) == (seen.0, &seen.1) => *since,
+                _ => now,
+            };
+            self.observed
+                .insert(lease.shard.clone(), (seen.0, seen.1, since));
+            if !lease.is_free()
+                && lease.owner != me
+                && now.duration_since(since) >= settings.failover_time
+            {
+                expired.insert(lease.shard.clone());
+            }
+        }
+        // A request is outstanding until the lease comes or its owner had time to drain.
+        if let Some((shard, at)) = &self.asked {
+            let arrived = self.table.get(shard).is_some_and(|l| l.owner == me);
+            if arrived || at.elapsed() >= settings.failover_time * 6 {
+                self.asked = None;
+            }
+        }
+        let ended: HashSet<String> = table
+            .iter()
+            .filter(|l| l.checkpoint == SHARD_END)
+            .map(|l| l.shard.clone())
+            .chain(self.drained.iter().cloned())
+            .collect();
+        let listed: HashSet<&str> = shards.iter().map(|s| s.id.as_str()).collect();
+        let readable: Vec<String> = shards
+            .iter()
+            .filter(|s| !ended.contains(&s.id) && parents_done(s, &listed, &ended))
+            .map(|s| s.id.clone())
+            .collect();
+        let reading: HashSet<String> = self
+            .running
+            .keys()
+            .chain(self.handing_over.iter())
+            .cloned()
+            .collect();
+        balance::plan(&balance::View {
+            me,
+            readable: &readable,
+            leases: &self.table,
+            expired: &expired,
+            reading: &reading,
+            asked: self.asked.is_some(),
+            max_leases: settings.max_leases,
+        })
     }
 }

@@ -26,9 +26,16 @@ pub struct ShardCursor {
 
 impl ShardCursor {
     pub fn new(shard: ShardId, skip: Option<(String, u32)>) -> Self {
+        ShardCursor::starting_at(shard, skip, 1)
+    }
+
+    /// A cursor whose first record gets `first_position`: a shard read again in the same
+    /// process (its lease lost or handed over, then taken back) continues above the positions
+    /// of its earlier readers, which the checkpoint tracker may still hold.
+    pub fn starting_at(shard: ShardId, skip: Option<(String, u32)>, first_position: u64) -> Self {
         ShardCursor {
             shard,
-            next_position: 1,
+            next_position: first_position,
             skip,
             last_sequence: None,
         }

@@ -1,0 +1,293 @@
+//! Which leases this worker takes or asks for, from one look at the lease table: a pure
+//! function, so the rule is tested without DynamoDB.
+//!
+//! The rule: every live worker (an owner of a lease that is not expired, and this one) should
+//! hold ⌊shards/workers⌋ or ⌈shards/workers⌉ of the shards that can be read now. A worker
+//! under ⌈…⌉ takes, in this order, leases handed to it, leases nobody holds (new shards,
+//! leases released at a shutdown) and expired leases (their owner stopped renewing). When
+//! none is left and it still holds at least two fewer than the busiest worker, it asks that
+//! worker for one lease — at most one request outstanding — and the owner hands it over once
+//! the shard is drained. Every move takes a lease from a worker holding at least two more than
+//! the taker, so each move narrows the spread and the leases settle; with the holdings within
+//! one of each other nobody moves again (no ping-pong). Leases count alike: weighting by each
+//! shard's throughput (as KCL 3.x does) is left for later.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::checkpoint::lease_table::Lease;
+
+/// What to do with a lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Move {
+    /// Take it (create it if there is no lease yet).
+    Take(String),
+    /// Ask its owner to hand it over.
+    Ask(String),
+}
+
+/// The lease table as this worker sees it at one moment.
+pub struct View<'a> {
+    pub me: &'a str,
+    /// Shards that may be read now (not ended, parents done), in a stable order.
+    pub readable: &'a [String],
+    /// Leases by shard.
+    pub leases: &'a HashMap<String, Lease>,
+    /// Leases whose counter has not moved for the failover time.
+    pub expired: &'a HashSet<String>,
+    /// Shards this worker reads (or drains) now.
+    pub reading: &'a HashSet<String>,
+    /// A request of this worker is still outstanding.
+    pub asked: bool,
+    pub max_leases: Option<usize>,
+}
+
+/// The moves this worker makes now.
+pub fn plan(view: &View) -> Vec<Move> {
+    let mut holders: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for shard in view.readable {
+        if let Some(lease) = view.leases.get(shard) {
+            let alive = !lease.is_free() && !view.expired.contains(shard);
+            if alive && lease.owner != view.me {
+                holders.entry(&lease.owner).or_default().push(shard);
+            }
+        }
+    }
+    let workers = holders.len() + 1;
+    let fair = view.readable.len().div_ceil(workers);
+    let target = view.max_leases.map_or(fair, |max| fair.min(max));
+    let mut mine = view.reading.len();
+    let mut moves = Vec::new();
+
+    // Handed to this worker (or its own from before): always taken back.
+    let unread = view.readable.iter().filter(|s| !view.reading.contains(*s));
+    for shard in unread.clone() {
+        if view.leases.get(shard).is_some_and(|l| l.owner == view.me) {
+            moves.push(Move::Take(shard.clone()));
+            mine += 1;
+        }
+    }
+    // Then new and free leases, then expired ones, up to the fair share.
+    let free = |shard: &&String| view.leases.get(*shard).is_none_or(Lease::is_free);
+    let expired = |shard: &&String| view.expired.contains(*shard);
+    let takeable = unread.clone().filter(free).chain(unread.filter(expired));
+    for shard in takeable {
+        if mine >= target {
+            break;
+        }
+        if !moves.contains(&Move::Take(shard.clone())) {
+            moves.push(Move::Take(shard.clone()));
+            mine += 1;
+        }
+    }
+    if !moves.is_empty() || view.asked || mine >= target {
+        return moves;
+    }
+    // Still short: ask the busiest worker, if it holds at least two more.
+    let busiest = holders
+        .iter()
+        .max_by_key(|(owner, shards)| (shards.len(), std::cmp::Reverse(*owner)));
+    if let Some((_, shards)) = busiest {
+        if shards.len() >= mine + 2 {
+            let asked = shards.iter().find(|shard| {
+                view.leases
+                    .get(**shard)
+                    .is_some_and(|l| l.handoff_to.is_none())
+            });
+            if let Some(shard) = asked {
+                moves.push(Move::Ask(shard.to_string()));
+            }
+        }
+    }
+    moves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(shard: &str, owner: &str) -> Lease {
+        Lease {
+            shard: shard.into(),
+            owner: owner.into(),
+            counter: 1,
+            checkpoint: "TRIM_HORIZON".into(),
+            sub_sequence: 0,
+            handoff_to: None,
+        }
+    }
+
+    fn shards(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("shard-{i}")).collect()
+    }
+
+    /// Workers taking turns to plan against a shared table until nothing moves; a request is
+    /// answered (the lease handed over) before the next turn. Returns the holdings and the
+    /// number of moves.
+    fn settle(readable: &[String], workers: &[&str]) -> (BTreeMap<String, usize>, usize) {
+        let mut leases: HashMap<String, Lease> = HashMap::new();
+        let mut moved = 0;
+        for round in 0..100 {
+            let mut any = false;
+            for me in workers {
+                let reading: HashSet<String> = leases
+                    .values()
+                    .filter(|l| l.owner == *me)
+                    .map(|l| l.shard.clone())
+                    .collect();
+                let view = View {
+                    me,
+                    readable,
+                    leases: &leases,
+                    expired: &HashSet::new(),
+                    reading: &reading,
+                    asked: false,
+                    max_leases: None,
+                };
+                for m in plan(&view) {
+                    any = true;
+                    match m {
+                        Move::Take(shard) => {
+                            leases.insert(shard.clone(), lease(&shard, me));
+                        }
+                        Move::Ask(shard) => {
+                            moved += 1;
+                            leases.insert(shard.clone(), lease(&shard, me));
+                        }
+                    }
+                }
+            }
+            if !any {
+                let mut held = BTreeMap::new();
+                for l in leases.values() {
+                    *held.entry(l.owner.clone()).or_default() += 1;
+                }
+                return (held, moved);
+            }
+            assert!(round < 99, "no settling");
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn a_lone_worker_takes_every_shard() {
+        let (held, moved) = settle(&shards(8), &["a"]);
+        assert_eq!(held["a"], 8);
+        assert_eq!(moved, 0);
+    }
+
+    #[test]
+    fn workers_joining_one_by_one_end_within_one_of_each_other() {
+        let readable = shards(8);
+        // "a" alone first, then a and b, then three.
+        let (held, _) = settle(&readable, &["a"]);
+        assert_eq!(held["a"], 8);
+        let (held, moved) = settle(&readable, &["a", "b", "c"]);
+        let counts: Vec<usize> = held.values().copied().collect();
+        assert_eq!(counts.iter().sum::<usize>(), 8);
+        assert!(counts.iter().all(|c| (2..=3).contains(c)), "{held:?}");
+        assert!(moved <= 6, "{moved} moves for 8 shards over 3 workers");
+    }
+
+    #[test]
+    fn settled_holdings_make_no_move() {
+        let readable = shards(8);
+        let mut leases = HashMap::new();
+        for (i, shard) in readable.iter().enumerate() {
+            let owner = ["a", "b", "c"][i % 3];
+            leases.insert(shard.clone(), lease(shard, owner));
+        }
+        for me in ["a", "b", "c"] {
+            let reading: HashSet<String> = leases
+                .values()
+                .filter(|l| l.owner == me)
+                .map(|l| l.shard.clone())
+                .collect();
+            let view = View {
+                me,
+                readable: &readable,
+                leases: &leases,
+                expired: &HashSet::new(),
+                reading: &reading,
+                asked: false,
+                max_leases: None,
+            };
+            assert_eq!(plan(&view), vec![], "{me} holds {}", reading.len());
+        }
+    }
+
+    #[test]
+    fn expired_and_free_leases_are_taken_before_asking_and_handed_ones_always() {
+        let readable = shards(4);
+        let mut leases = HashMap::new();
+        leases.insert("shard-0".into(), lease("shard-0", "dead"));
+        leases.insert("shard-1".into(), lease("shard-1", ""));
+        leases.insert("shard-2".into(), lease("shard-2", "b"));
+        leases.insert("shard-3".into(), lease("shard-3", "me"));
+        let expired = HashSet::from(["shard-0".to_string()]);
+        let view = View {
+            me: "me",
+            readable: &readable,
+            leases: &leases,
+            expired: &expired,
+            reading: &HashSet::new(),
+            asked: false,
+            max_leases: None,
+        };
+        // Two live workers (me, b): a fair share of 2 — the handed one, then the free one.
+        assert_eq!(
+            plan(&view),
+            vec![Move::Take("shard-3".into()), Move::Take("shard-1".into())]
+        );
+    }
+
+    #[test]
+    fn one_request_at_a_time_and_only_to_a_worker_two_ahead() {
+        let readable = shards(6);
+        let mut leases = HashMap::new();
+        for shard in &readable {
+            leases.insert(shard.clone(), lease(shard, "a"));
+        }
+        let mut view = View {
+            me: "b",
+            readable: &readable,
+            leases: &leases,
+            expired: &HashSet::new(),
+            reading: &HashSet::new(),
+            asked: false,
+            max_leases: None,
+        };
+        assert_eq!(plan(&view), vec![Move::Ask("shard-0".into())]);
+        view.asked = true;
+        assert_eq!(plan(&view), vec![]);
+        // a holds 4, b 2: within one of the fair share 3 each? No: 4 ≥ 2 + 2, so b asks.
+        let reading: HashSet<String> = ["shard-4".to_string(), "shard-5".to_string()].into();
+        leases.insert("shard-4".into(), lease("shard-4", "b"));
+        leases.insert("shard-5".into(), lease("shard-5", "b"));
+        let view = View {
+            me: "b",
+            readable: &readable,
+            leases: &leases,
+            expired: &HashSet::new(),
+            reading: &reading,
+            asked: false,
+            max_leases: None,
+        };
+        assert_eq!(plan(&view), vec![Move::Ask("shard-0".into())]);
+    }
+
+    #[test]
+    fn max_leases_caps_what_is_taken() {
+        let readable = shards(8);
+        let leases = HashMap::new();
+        let view = View {
+            me: "a",
+            readable: &readable,
+            leases: &leases,
+            expired: &HashSet::new(),
+            reading: &HashSet::new(),
+            asked: false,
+            max_leases: Some(3),
+        };
+        assert_eq!(plan(&view).len(), 3);
+    }
+}
