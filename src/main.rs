@@ -96,6 +96,13 @@ enum Command {
         #[arg(long, value_parser = parse_time)]
         until: Option<i64>,
     },
+    /// Print a Kinesis source's lease table: each shard's owner, lease counter, checkpoint
+    /// and the worker that asked for it.
+    Leases {
+        /// The delivery stream's config file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Load and validate a config without running it; print every problem.
     Validate {
         /// The delivery stream's config file (TOML).
@@ -111,6 +118,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let (path, serve, listen, read_back) = match cli.command {
         Command::Validate { config } => return validate(&config),
+        Command::Leases { config } => return leases(&config),
         Command::Run {
             config,
             metrics_listen,
@@ -243,6 +251,28 @@ fn validate(path: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => config_failure(path, &e),
+    }
+}
+
+fn leases(path: &std::path::Path) -> ExitCode {
+    let config = match config::load(path) {
+        Ok(config) => config,
+        Err(e) => return config_failure(path, &e),
+    };
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(spillway::source::kinesis::lease_report(&*config.source)));
+    match report {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("spillway: {}", redact(&format!("{e:#}")));
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -35,6 +35,10 @@ pub const EARLY_FLUSHES_MEMORY: &str = "spillway_early_flushes_memory_budget_tot
 pub const EARLY_FLUSHES_PARTITIONS: &str = "spillway_early_flushes_open_partitions_total";
 pub const KINESIS_BEHIND_LATEST: &str = "spillway_kinesis_behind_latest_seconds";
 pub const KINESIS_BEHIND_LATEST_MAX: &str = "spillway_kinesis_behind_latest_max_seconds";
+pub const LEASES_HELD: &str = "spillway_leases_held";
+pub const LEASES_TAKEN: &str = "spillway_leases_taken_total";
+pub const LEASES_LOST: &str = "spillway_leases_lost_total";
+pub const LEASES_HANDED_OVER: &str = "spillway_leases_handed_over_total";
 pub const UP: &str = "spillway_up";
 
 /// Each metric, the Firehose metric it stands for (`-` where Firehose has none), its type and
@@ -142,6 +146,30 @@ pub const FIREHOSE_NAMES: &[(&str, &str, &str, &str)] = &[
         "gauge",
         "The largest of the shards' lag: the value to autoscale on.",
     ),
+    (
+        LEASES_HELD,
+        "-",
+        "gauge",
+        "Kinesis shard leases this worker holds.",
+    ),
+    (
+        LEASES_TAKEN,
+        "-",
+        "counter",
+        "Leases this worker took: new, released, expired or handed to it.",
+    ),
+    (
+        LEASES_LOST,
+        "-",
+        "counter",
+        "Leases this worker stopped reading because it could not renew them.",
+    ),
+    (
+        LEASES_HANDED_OVER,
+        "-",
+        "counter",
+        "Leases this worker drained and handed to a worker that asked for them.",
+    ),
     (UP, "-", "gauge", "1 while the process serves metrics."),
 ];
 
@@ -170,6 +198,11 @@ pub struct Metrics {
     /// Set while the source cannot reach what it reads (Kinesis: from its start until a
     /// shard listing succeeds, and again while listing fails): `/readyz` answers 503.
     pub source_disconnected: AtomicBool,
+    /// Kinesis leases: held (gauge), taken, lost and handed over (counters).
+    pub leases_held: AtomicU64,
+    pub leases_taken: AtomicU64,
+    pub leases_lost: AtomicU64,
+    pub leases_handed_over: AtomicU64,
 }
 
 /// Appends one metric's `# HELP` and `# TYPE` lines.
@@ -215,7 +248,7 @@ impl Metrics {
         let stream_label = format!("stream=\"{stream}\"");
         let delivery_label = format!("stream=\"{stream}\",destination=\"{destination}\"");
         let seconds = |ms: u64| ms as f64 / 1000.0;
-        let rows: [(&str, &str, f64); 16] = [
+        let rows: [(&str, &str, f64); 20] = [
             (
                 INCOMING_RECORDS,
                 &stream_label,
@@ -290,6 +323,26 @@ impl Metrics {
                 EARLY_FLUSHES_PARTITIONS,
                 &stream_label,
                 Metrics::get(&self.early_flushes_partitions) as f64,
+            ),
+            (
+                LEASES_HELD,
+                &stream_label,
+                Metrics::get(&self.leases_held) as f64,
+            ),
+            (
+                LEASES_TAKEN,
+                &stream_label,
+                Metrics::get(&self.leases_taken) as f64,
+            ),
+            (
+                LEASES_LOST,
+                &stream_label,
+                Metrics::get(&self.leases_lost) as f64,
+            ),
+            (
+                LEASES_HANDED_OVER,
+                &stream_label,
+                Metrics::get(&self.leases_handed_over) as f64,
             ),
             (UP, &stream_label, 1.0),
         ];

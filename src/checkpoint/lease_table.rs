@@ -87,6 +87,17 @@ impl LeaseTable {
         })
     }
 
+    /// The lease table as it is, for reading (`spillway leases`): not created if missing.
+    pub fn existing(client: Client, table: &str) -> Self {
+        LeaseTable {
+            client,
+            table: table.to_string(),
+            owner: String::new(),
+            held: Mutex::default(),
+            writing: Mutex::default(),
+        }
+    }
+
     /// This worker's name in the table.
     pub fn owner(&self) -> &str {
         &self.owner

@@ -262,3 +262,47 @@ mod defaults {
         HumanDuration::from_secs(1)
     }
 }
+
+/// `spillway leases`: the lease table of a Kinesis source, a line per shard (owner, lease
+/// counter, checkpoint, the worker that asked for it), sorted by shard.
+pub async fn lease_report(source: &dyn Source) -> anyhow::Result<String> {
+    let Some(stream) = source.as_any().downcast_ref::<KinesisStream>() else {
+        anyhow::bail!("source: only a Kinesis source (type = \"kinesis\") has a lease table");
+    };
+    let sdk = sdk_config(&stream.connection).await;
+    let table = &stream.settings.lease_table;
+    let mut leases = LeaseTable::existing(dynamodb_client(&sdk), table)
+        .list()
+        .await
+        .map_err(|e| anyhow::anyhow!("source.lease_table: {e}"))?;
+    leases.sort_by(|a, b| a.shard.cmp(&b.shard));
+    let mut out = format!(
+        "{:<28} {:<32} {:>8}  {:<58} {}\n",
+        "shard", "owner", "counter", "checkpoint", "asked by"
+    );
+    for lease in &leases {
+        let owner = if lease.is_free() { "(free)" } else { &lease.owner };
+        let checkpoint = match lease.sub_sequence {
+            0 => lease.checkpoint.clone(),
+            sub => format!("{}/{sub}", lease.checkpoint),
+        };
+        out.push_str(&format!(
+            "{:<28} {:<32} {:>8}  {:<58} {}\n",
+            lease.shard,
+            owner,
+            lease.counter,
+            checkpoint,
+            lease.handoff_to.as_deref().unwrap_or("-")
+        ));
+    }
+    let mut owners: Vec<&str> = leases.iter().map(|l| l.owner.as_str()).collect();
+    owners.sort();
+    owners.dedup();
+    owners.retain(|o| !o.is_empty());
+    out.push_str(&format!(
+        "{} leases in {table}, {} workers\n",
+        leases.len(),
+        owners.len()
+    ));
+    Ok(out)
+}

@@ -30,7 +30,7 @@ pub mod reader;
 pub mod records;
 pub mod shards;
 
-pub use self::config::{KinesisSourceConfig, KinesisStream, TYPE};
+pub use self::config::{lease_report, KinesisSourceConfig, KinesisStream, TYPE};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -241,6 +241,9 @@ impl KinesisSource {
                     }
                 }
             }
+            self.metrics
+                .leases_held
+                .store(state.renewed.len() as u64, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         for (_, reader) in state.running {
@@ -270,6 +273,7 @@ impl KinesisSource {
                     }
                 }
                 Err(LeaseError::Lost { .. }) => {
+                    Metrics::add(&self.metrics.leases_lost, 1);
                     tracing::warn!(shard, "lease lost to another worker; no longer reading the shard");
                     state.stop_reading(&shard);
                     state.renewed.remove(&shard);
@@ -277,6 +281,7 @@ impl KinesisSource {
                 Err(LeaseError::Dynamo(e)) => {
                     let since = state.renewed.get(&shard).map(|at| at.elapsed());
                     if since.is_some_and(|since| since >= failover * 2 / 3) {
+                        Metrics::add(&self.metrics.leases_lost, 1);
                         tracing::warn!(shard, error = %e, "lease not renewed for 2/3 of the failover time; no longer reading the shard or checkpointing it");
                         state.stop_reading(&shard);
                         state.renewed.remove(&shard);
@@ -302,8 +307,9 @@ impl KinesisSource {
         tracing::info!(shard, to, "handing the lease over: draining the shard first");
         state.stop_reading(shard);
         state.handing_over.insert(shard.to_string());
-        let (leases, tx, handed, shard) = (
+        let (leases, metrics, tx, handed, shard) = (
             self.leases.clone(),
+            self.metrics.clone(),
             tx.clone(),
             handed.clone(),
             shard.to_string(),
@@ -329,7 +335,10 @@ impl KinesisSource {
                 }
             }
             match leases.release(&shard, Some(&to)).await {
-                Ok(()) => tracing::info!(shard, to, "lease handed over"),
+                Ok(()) => {
+                    Metrics::add(&metrics.leases_handed_over, 1);
+                    tracing::info!(shard, to, "lease handed over");
+                }
                 Err(e) => tracing::warn!(shard, error = %e, "cannot hand the lease over"),
             }
             let _ = handed.send(shard);
@@ -364,6 +373,7 @@ impl KinesisSource {
                     .await
                 {
                     Ok(Some(lease)) => {
+                        Metrics::add(&self.metrics.leases_taken, 1);
                         if let Some(before) = seen.filter(|l| !l.is_free() && l.owner != lease.owner) {
                             tracing::info!(shard, from = %before.owner, "took an expired lease");
                         }

@@ -38,9 +38,13 @@ struct Worker {
 }
 
 fn start_worker(config: &Path, names: &Names, dir: &Path, n: usize) -> Worker {
+    start_worker_with(config, names, dir, n, &[])
+}
+
+fn start_worker_with(config: &Path, names: &Names, dir: &Path, n: usize, extra: &[&str]) -> Worker {
     let lake = dir.join(format!("lake-{n}"));
     Worker {
-        child: start_config(config, "polling", names, &lake, &[]),
+        child: start_config(config, "polling", names, &lake, extra),
         lake,
     }
 }
@@ -132,6 +136,29 @@ async fn workers_joining_and_leaving_share_the_shards_and_deliver_everything_onc
     let took = wait_balanced(&names.lease_table, 8, 3).await;
     println!("balanced over 3 workers {took:?} after the third joined");
     let settled = owners(&names.lease_table).await;
+    // `spillway leases` shows the same table.
+    let mut leases = spillway();
+    leases
+        .args(["leases", "--config"])
+        .arg(&config)
+        .env("SPILLWAY_STREAM", &names.stream)
+        .env("SPILLWAY_LEASE_TABLE", &names.lease_table)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynalite_url());
+    aws_env(&mut leases, "http://127.0.0.1:9");
+    leases.env_remove("AWS_ENDPOINT_URL");
+    let report = String::from_utf8(run_ok(&mut leases).stdout).unwrap();
+    assert!(
+        report.ends_with(&format!("8 leases in {}, 3 workers\n", names.lease_table)),
+        "{report}"
+    );
+    for (shard, owner) in &settled {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with(shard.as_str()) && l.contains(owner.as_str())),
+            "{shard} of {owner} in\n{report}"
+        );
+    }
     put_records(&client, &names.stream, &make_records(4_000, 8_000)).await;
     wait_for_all(&lakes, 8_000);
     tokio::time::sleep(FAILOVER * 2).await;
@@ -195,7 +222,19 @@ async fn killed_worker(exactly_once: bool) {
         std::fs::write(&config, text).unwrap();
     }
     put_records(&client, &names.stream, &make_records(0, 2_000)).await;
-    let survivor = start_worker(&config, &names, dir.path(), 1);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let survivor = start_worker_with(
+        &config,
+        &names,
+        dir.path(),
+        1,
+        &["--metrics-listen", &listen],
+    );
     let victim_lake = if exactly_once { 1 } else { 2 };
     let mut victim = start_worker(&config, &names, dir.path(), victim_lake);
     let mut lakes = vec![survivor.lake.clone()];
@@ -233,6 +272,17 @@ async fn killed_worker(exactly_once: bool) {
         assert!(Instant::now() < deadline, "not all delivered in 120 s");
         std::thread::sleep(Duration::from_millis(300));
     }
+    // The survivor's lease metrics: all four held now; the victim's two were taken.
+    let metrics = http_get(&listen, "/metrics");
+    let value = |name: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{")))
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("spillway_leases_held"), 4.0, "{metrics}");
+    assert!(value("spillway_leases_taken_total") >= 4.0, "{metrics}");
     terminate(survivor.child);
     let ledger = Ledger::count(&ids(0, 4_000), &delivered_by(&lakes), &[]);
     let scenario = match exactly_once {
