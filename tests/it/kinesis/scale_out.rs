@@ -19,11 +19,8 @@ fn config(dir: &Path) -> PathBuf {
     let example =
         std::fs::read_to_string(repo_root().join("examples/kinesis-to-lake.toml")).unwrap();
     let config = example.replace(
-        "lease_table = ",
-        &format!(
-            "failover_time = \"{}s\"\nlease_table = ",
-            FAILOVER.as_secs()
-        ),
+        "failover_time = \"10s\"",
+        &format!("failover_time = \"{}s\"", FAILOVER.as_secs()),
     );
     assert_ne!(config, example);
     let path = dir.join("scale-out.toml");
