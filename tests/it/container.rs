@@ -4,7 +4,8 @@
 //! a mounted volume on a read-only root filesystem as uid 10001; the S3 + Glue example against
 //! moto; `podman stop` (SIGTERM) mid-run → exit 0, `/healthz` and `/readyz` answered, JSON
 //! logs on stdout, and a rerun that delivers the rest and nothing twice; the image's metadata
-//! against the Containerfile, whose build stage must stay in step with the runtime stage.
+//! against the Containerfile, whose build stage must stay in step with the runtime stage; and
+//! the Kubernetes Deployment played with `podman kube play`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -425,5 +426,98 @@ fn the_image_matches_the_containerfile_and_its_build_stage_stays_in_step() {
     assert_eq!(
         String::from_utf8_lossy(&version.stdout).trim(),
         format!("spillway {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// The Kubernetes Deployment, run: `deploy/kubernetes/overlays/podman-smoke` (the base's
+/// Deployment with the embedded default, its state folder on a host folder and the host
+/// network) rendered with `kubectl kustomize` and played with `podman kube play` on the
+/// image; podman runs no probes here, so the test asks `/healthz` and `/readyz` itself.
+#[test]
+fn the_kubernetes_deployment_plays_in_podman_and_delivers_the_embedded_default() {
+    const PLACEHOLDER: &str = "/var/tmp/spillway-podman-smoke";
+    let state = state_volume();
+    let rendered = Command::new("kubectl")
+        .args(["kustomize", "deploy/kubernetes/overlays/podman-smoke"])
+        .current_dir(repo_root())
+        .output()
+        .expect("kubectl runs");
+    assert!(rendered.status.success(), "{}", output_text(&rendered));
+    let manifest = String::from_utf8(rendered.stdout).unwrap();
+    assert!(manifest.contains(PLACEHOLDER), "{manifest}");
+    // The manifests name the image by its release tag: give the test image that name.
+    let image_name = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("image: "))
+        .expect("the Deployment names an image")
+        .to_string();
+    let tagged = podman()
+        .args(["tag", image(), &format!("localhost/{image_name}")])
+        .output()
+        .unwrap();
+    assert!(tagged.status.success(), "{}", output_text(&tagged));
+    let file = state.path().join("smoke.yaml");
+    std::fs::write(
+        &file,
+        manifest.replace(PLACEHOLDER, &state.path().display().to_string()),
+    )
+    .unwrap();
+
+    struct Played<'a>(&'a Path);
+    impl Drop for Played<'_> {
+        fn drop(&mut self) {
+            let _ = podman().args(["kube", "down"]).arg(self.0).output();
+            // `kube down` leaves the ConfigMaps' volumes.
+            if let Ok(list) = podman()
+                .args(["volume", "ls", "--format", "{{.Name}}"])
+                .output()
+            {
+                for volume in String::from_utf8_lossy(&list.stdout).lines() {
+                    if volume.starts_with("podman-smoke-") {
+                        let _ = podman().args(["volume", "rm", "-f", volume]).output();
+                    }
+                }
+            }
+        }
+    }
+    let out = podman()
+        .args(["kube", "play", "--replace"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let played = Played(&file);
+    assert!(out.status.success(), "{}", output_text(&out));
+
+    // The sample is delivered while the pod serves; then it answers its probes.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let delivered = http_get(9108, "/metrics")
+            .filter(|(status, _)| *status == 200)
+            .and_then(|(_, page)| metric(&page, "spillway_delivered_records_total"));
+        if delivered == Some(5000.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pod delivered {delivered:?} of 5000 records in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(http_get(9108, "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(http_get(9108, "/readyz").map(|r| r.0), Some(200));
+    let delivered: BTreeSet<String> =
+        parquet_strings(&state.path().join("lake/events"), "event_id")
+            .into_iter()
+            .collect();
+    let rows = parquet_strings(&state.path().join("lake/events"), "event_id").len();
+    assert_eq!(
+        (delivered.len(), rows),
+        (5000, 5000),
+        "every good sample record, once"
+    );
+    drop(played);
+    assert!(
+        http_get(9108, "/healthz").is_none(),
+        "the pod stopped at kube down"
     );
 }

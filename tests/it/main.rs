@@ -10,6 +10,7 @@ mod support;
 mod config_errors;
 mod container;
 mod crash_recovery;
+mod deploy_manifests;
 mod discard;
 mod disk_full;
 mod dynamodb;
