@@ -292,3 +292,74 @@ async fn killed_worker(exactly_once: bool) {
         assert_eq!(ledger.duplicated, 0, "{ledger:?}");
     }
 }
+
+/// DynamoDB throttles 30 % of the lease table's requests (the fault proxy in front of
+/// dynalite): two workers still settle, no lease changes hands afterwards, and everything is
+/// delivered once.
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_table_throttling_makes_no_lease_flap_and_no_duplicate() {
+    use crate::support::fault_proxy::{FaultProxy, Plan};
+    let client = kinesis(&kinesis_url()).await;
+    let names = Names::created(&client, "throttled", 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let proxy = FaultProxy::start(&dynalite_url(), Plan::dynamodb_throttling(0.3));
+    let start = |n: usize| {
+        let lake = dir.path().join(format!("lake-{n}"));
+        let mut cmd = spillway();
+        cmd.args(["run", "--config"])
+            .arg(&config)
+            .env("SPILLWAY_STREAM", &names.stream)
+            .env("SPILLWAY_LEASE_TABLE", &names.lease_table)
+            .env("SPILLWAY_KINESIS_MODE", "polling")
+            .env("SPILLWAY_LAKE", &lake)
+            .env("SPILLWAY_FORMAT", "ndjson")
+            .env("SPILLWAY_CHECKPOINT_INTERVAL", "500ms")
+            .env("SPILLWAY_DISCOVERY_INTERVAL", "1s")
+            .env("AWS_ENDPOINT_URL_KINESIS", kinesis_url())
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        aws_env(&mut cmd, "http://127.0.0.1:9");
+        cmd.env_remove("AWS_ENDPOINT_URL");
+        (cmd.spawn().unwrap(), lake)
+    };
+    put_records(&client, &names.stream, &make_records(0, 2_000)).await;
+    let (first, first_lake) = start(1);
+    let (second, second_lake) = start(2);
+    let lakes = vec![first_lake, second_lake];
+    wait_for_all(&lakes, 2_000);
+    wait_balanced(&names.lease_table, 4, 2).await;
+    let settled = owners(&names.lease_table).await;
+    for round in 0..4 {
+        put_records(
+            &client,
+            &names.stream,
+            &make_records(2_000 + round * 500, 2_500 + round * 500),
+        )
+        .await;
+        tokio::time::sleep(FAILOVER).await;
+        assert_eq!(
+            owners(&names.lease_table).await,
+            settled,
+            "a lease changed hands under throttling (round {round})"
+        );
+    }
+    wait_for_all(&lakes, 4_000);
+    let throttled = proxy
+        .stats
+        .injected
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        throttled > 20,
+        "the lease table was throttled ({throttled} answers)"
+    );
+    terminate(first);
+    terminate(second);
+    let ledger = Ledger::count(&ids(0, 4_000), &delivered_by(&lakes), &[]);
+    println!(
+        "{} ({throttled} throttled lease-table requests)",
+        ledger.line("two workers, 30 % of lease-table requests throttled")
+    );
+    assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
+}
