@@ -342,8 +342,10 @@ impl LeaseTable {
         Ok(response.item().map(|item| parse(shard, item)))
     }
 
-    /// Takes the lease of `shard` for this worker: creates it at `initial` (a start position)
-    /// if it does not exist, else takes it over by bumping its counter. Returns the lease.
+    /// Takes the lease of `shard` for this worker, whoever holds it: creates it at `initial`
+    /// (a start position) if it does not exist, else takes it over by bumping its counter.
+    /// Returns the lease. (The coordinator takes only free, expired or handed leases, with
+    /// [`LeaseTable::try_take`]; this is the unconditional form.)
     pub async fn take(
         &self,
         shard: &str,
@@ -351,76 +353,12 @@ impl LeaseTable {
         initial: &str,
     ) -> Result<Lease, ServiceError> {
         loop {
-            let Some(current) = self.get(shard).await? else {
-                let mut put = self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .item("leaseKey", s(shard))
-                    .item("leaseOwner", s(&self.owner))
-                    .item("leaseCounter", n(1))
-                    .item("checkpoint", s(initial))
-                    .item("checkpointSubSequenceNumber", n(0))
-                    .item("ownerSwitchesSinceCheckpoint", n(0))
-                    .condition_expression("attribute_not_exists(leaseKey)");
-                if !parents.is_empty() {
-                    put = put.item("parentShardId", AttributeValue::Ss(parents.to_vec()));
-                }
-                match put.send().await {
-                    Ok(_) => {
-                        self.held_counters().insert(shard.to_string(), 1);
-                        let lease = Lease {
-                            shard: shard.into(),
-                            owner: self.owner.clone(),
-                            counter: 1,
-                            checkpoint: initial.into(),
-                            sub_sequence: 0,
-                            handoff_to: None,
-                        };
-                        return Ok(lease);
-                    }
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                    {
-                        continue
-                    }
-                    Err(e) => return Err(service_error("DynamoDB", "PutItem", &self.table, e)),
-                }
-            };
-            let switched = i64::from(current.owner != self.owner);
-            let update = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("leaseKey", s(shard))
-                .update_expression("SET leaseOwner = :me, leaseCounter = leaseCounter + :one, ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :switched REMOVE #handoff")
-                .condition_expression("leaseCounter = :seen")
-                .expression_attribute_names("#handoff", HANDOFF_TO)
-                .expression_attribute_values(":me", s(&self.owner))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":switched", n(switched))
-                .expression_attribute_values(":seen", n(current.counter))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            match update {
-                Ok(response) => {
-                    let lease = response
-                        .attributes()
-                        .map(|a| parse(shard, a))
-                        .unwrap_or(current);
-                    self.held_counters()
-                        .insert(shard.to_string(), lease.counter);
-                    return Ok(lease);
-                }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
-                    continue
-                }
-                Err(e) => return Err(service_error("DynamoDB", "UpdateItem", &self.table, e)),
+            let current = self.get(shard).await?;
+            if let Some(lease) = self
+                .try_take(shard, parents, initial, current.as_ref())
+                .await?
+            {
+                return Ok(lease);
             }
         }
     }
