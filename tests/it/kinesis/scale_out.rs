@@ -363,3 +363,79 @@ async fn lease_table_throttling_makes_no_lease_flap_and_no_duplicate() {
     );
     assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
 }
+
+/// A shard split while three workers share a 2-shard stream: no child lease exists before
+/// its parent is checkpointed `SHARD_END` (checked at every look at the table), the children
+/// are read by whichever workers take them, and nothing is missing or doubled.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_split_under_three_workers_reads_the_parent_first_and_loses_nothing() {
+    let client = kinesis(&kinesis_url()).await;
+    let names = Names::created(&client, "split3", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    put_records(&client, &names.stream, &make_records(0, 3_000)).await;
+    let workers: Vec<Worker> = (1..=3)
+        .map(|n| start_worker(&config, &names, dir.path(), n))
+        .collect();
+    let lakes: Vec<PathBuf> = workers.iter().map(|w| w.lake.clone()).collect();
+    wait_for_all(&lakes, 3_000);
+
+    let parent = client
+        .list_shards()
+        .stream_name(&names.stream)
+        .send()
+        .await
+        .unwrap()
+        .shards()[0]
+        .shard_id()
+        .to_string();
+    client
+        .split_shard()
+        .stream_name(&names.stream)
+        .shard_to_split(&parent)
+        .new_starting_hash_key("85070591730234615865843651857942052864")
+        .send()
+        .await
+        .unwrap();
+    wait_until_active(&client, &names.stream).await;
+    put_records(&client, &names.stream, &make_records(3_000, 6_000)).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let client_db = dynamodb(&dynalite_url()).await;
+    loop {
+        let rows = scan_all(&client_db, &names.lease_table).await;
+        let text =
+            |item: &std::collections::HashMap<String, AttributeValue>, k: &str| match item.get(k) {
+                Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => s.clone(),
+                _ => String::new(),
+            };
+        let parent_ended = rows
+            .iter()
+            .any(|r| text(r, "leaseKey") == parent && text(r, "checkpoint") == "SHARD_END");
+        let children: Vec<String> = rows
+            .iter()
+            .filter(|r| {
+                matches!(r.get("parentShardId"), Some(AttributeValue::Ss(p)) if p.contains(&parent))
+            })
+            .map(|r| text(r, "leaseOwner"))
+            .collect();
+        assert!(
+            children.is_empty() || parent_ended,
+            "a child lease exists before its parent ended"
+        );
+        if children.len() == 2 && delivered_by(&lakes).len() >= 6_000 {
+            println!("children of {parent} read by {children:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the split was not consumed in 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for worker in workers {
+        terminate(worker.child);
+    }
+    let ledger = Ledger::count(&ids(0, 6_000), &delivered_by(&lakes), &[]);
+    println!("{}", ledger.line("shard split under three workers"));
+    assert_eq!((ledger.missing, ledger.duplicated), (0, 0), "{ledger:?}");
+}
