@@ -79,7 +79,12 @@ pub fn plan(view: &View) -> Vec<Move> {
             mine += 1;
         }
     }
-    if !moves.is_empty() || view.asked || mine >= target {
+    // Asking waits for free and expired leases to be taken first (they need no owner's
+    // drain), but not for a handed lease: taking it is when the next request may go.
+    let taking_free = moves
+        .iter()
+        .any(|m| matches!(m, Move::Take(s) if view.leases.get(s).is_none_or(|l| l.owner != view.me)));
+    if taking_free || view.asked || mine >= target {
         return moves;
     }
     // Still short: ask the busiest worker, if it holds at least two more.
@@ -273,6 +278,30 @@ mod tests {
             max_leases: None,
         };
         assert_eq!(plan(&view), vec![Move::Ask("shard-0".into())]);
+    }
+
+    #[test]
+    fn taking_a_handed_lease_and_asking_for_the_next_go_together() {
+        let readable = shards(8);
+        let mut leases = HashMap::new();
+        for shard in &readable {
+            leases.insert(shard.clone(), lease(shard, "a"));
+        }
+        leases.insert("shard-7".into(), lease("shard-7", "b"));
+        let view = View {
+            me: "b",
+            readable: &readable,
+            leases: &leases,
+            expired: &HashSet::new(),
+            reading: &HashSet::new(),
+            asked: false,
+            max_leases: None,
+        };
+        // b takes the lease handed to it and, still 6 behind a, asks for the next at once.
+        assert_eq!(
+            plan(&view),
+            vec![Move::Take("shard-7".into()), Move::Ask("shard-0".into())]
+        );
     }
 
     #[test]
