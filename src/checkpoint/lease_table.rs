@@ -263,13 +263,13 @@ impl LeaseTable {
                 )
                 .expression_attribute_values(":nobody", s("")),
         };
-        let result = update.send().await;
-        self.held_counters().remove(shard);
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(LeaseError::Lost {
-                shard: shard.to_string(),
-            }),
+        match update.send().await {
+            Ok(_) => {
+                self.held_counters().remove(shard);
+                Ok(())
+            }
+            Err(e) if is_condition_failure(&e) => Err(self.lost(shard)),
+            // Not written: still held (and renewed), to be released again.
             Err(e) => Err(service_error("DynamoDB", "UpdateItem", &self.table, e).into()),
         }
     }

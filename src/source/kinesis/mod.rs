@@ -173,7 +173,8 @@ impl KinesisSource {
         let mut state = Coordinator::default();
         let (done_tx, mut done_rx) =
             mpsc::unbounded_channel::<(String, Result<ReadEnd, ServiceError>)>();
-        let (handed_tx, mut handed_rx) = mpsc::unbounded_channel::<String>();
+        // Handovers ended: the shard, and whether its lease went to the worker that asked.
+        let (handed_tx, mut handed_rx) = mpsc::unbounded_channel::<(String, bool)>();
         let mut shards: Vec<ShardInfo> = Vec::new();
         let mut last_discovery: Option<Instant> = None;
         let mut last_lease_round: Option<Instant> = None;
@@ -203,9 +204,11 @@ impl KinesisSource {
                     }
                 }
             }
-            while let Ok(shard) = handed_rx.try_recv() {
+            while let Ok((shard, released)) = handed_rx.try_recv() {
                 state.handing_over.remove(&shard);
-                state.renewed.remove(&shard);
+                if released {
+                    state.renewed.remove(&shard);
+                }
             }
             for shard in &shards {
                 if let Some(reader) = state.running.get(&shard.id) {
@@ -258,12 +261,23 @@ impl KinesisSource {
         &self,
         state: &mut Coordinator,
         tx: &mpsc::Sender<SourceMessage>,
-        handed: &mpsc::UnboundedSender<String>,
+        handed: &mpsc::UnboundedSender<(String, bool)>,
     ) {
         let failover = self.settings.failover_time;
         let held: Vec<String> = state.renewed.keys().cloned().collect();
         for shard in held {
-            match self.leases.renew(&shard).await {
+            let mut renewal = self.leases.renew(&shard).await;
+            // A failed renewal (throttling, a timeout) is tried again until the fence.
+            while let Err(LeaseError::Dynamo(e)) = &renewal {
+                let since = state.renewed.get(&shard).map(|at| at.elapsed());
+                if since.is_none_or(|since| since >= failover * 2 / 3) {
+                    break;
+                }
+                tracing::warn!(shard, error = %e, "cannot renew the lease; trying again");
+                tokio::time::sleep(RENEWAL_RETRY).await;
+                renewal = self.leases.renew(&shard).await;
+            }
+            match renewal {
                 Ok(asked) => {
                     state.renewed.insert(shard.clone(), Instant::now());
                     if let Some(to) = asked {
@@ -286,8 +300,6 @@ impl KinesisSource {
                         state.stop_reading(&shard);
                         state.renewed.remove(&shard);
                         self.leases.forget(&shard);
-                    } else {
-                        tracing::warn!(shard, error = %e, "cannot renew the lease; will retry");
                     }
                 }
             }
@@ -302,7 +314,7 @@ impl KinesisSource {
         shard: &str,
         to: String,
         tx: &mpsc::Sender<SourceMessage>,
-        handed: &mpsc::UnboundedSender<String>,
+        handed: &mpsc::UnboundedSender<(String, bool)>,
     ) {
         tracing::info!(shard, to, "handing the lease over: draining the shard first");
         state.stop_reading(shard);
@@ -323,25 +335,45 @@ impl KinesisSource {
             let Ok(checkpoint) = drained.await else {
                 return;
             };
-            if let Some(c) = checkpoint.as_ref().filter(|c| c.sequence.is_some()) {
-                let sequence = c.sequence.as_deref().unwrap_or_default();
-                if let Err(e) = leases
-                    .checkpoint(&shard, sequence, c.sub_sequence.unwrap_or(0))
-                    .await
-                {
-                    tracing::warn!(shard, error = %e, "cannot write the final checkpoint before the handover; the lease is kept");
-                    let _ = handed.send(shard);
-                    return;
+            // The final checkpoint, then the lease, each tried a few times (the coordinator
+            // keeps renewing the lease meanwhile); if they cannot be written the lease is
+            // kept and the shard read again.
+            let mut released = false;
+            for attempt in 0..HANDOVER_ATTEMPTS {
+                if attempt > 0 {
+                    tokio::time::sleep(RENEWAL_RETRY * (1 << attempt)).await;
+                }
+                if let Some(c) = checkpoint.as_ref().filter(|c| c.sequence.is_some()) {
+                    let sequence = c.sequence.as_deref().unwrap_or_default();
+                    match leases
+                        .checkpoint(&shard, sequence, c.sub_sequence.unwrap_or(0))
+                        .await
+                    {
+                        Ok(()) => {}
+                        Err(LeaseError::Lost { .. }) => break,
+                        Err(e) => {
+                            tracing::warn!(shard, error = %e, "cannot write the final checkpoint before the handover; trying again");
+                            continue;
+                        }
+                    }
+                }
+                match leases.release(&shard, Some(&to)).await {
+                    Ok(()) => {
+                        Metrics::add(&metrics.leases_handed_over, 1);
+                        tracing::info!(shard, to, "lease handed over");
+                        released = true;
+                        break;
+                    }
+                    Err(LeaseError::Lost { .. }) => break,
+                    Err(e) => {
+                        tracing::warn!(shard, error = %e, "cannot hand the lease over; trying again")
+                    }
                 }
             }
-            match leases.release(&shard, Some(&to)).await {
-                Ok(()) => {
-                    Metrics::add(&metrics.leases_handed_over, 1);
-                    tracing::info!(shard, to, "lease handed over");
-                }
-                Err(e) => tracing::warn!(shard, error = %e, "cannot hand the lease over"),
+            if !released {
+                tracing::warn!(shard, "the lease was not handed over; reading the shard again");
             }
-            let _ = handed.send(shard);
+            let _ = handed.send((shard, released));
         });
     }
 
@@ -443,6 +475,11 @@ impl KinesisSource {
         state.running.insert(shard.id.clone(), Running { task, closed });
     }
 }
+
+/// Pause before a failed renewal is tried again (and the base of the handover's backoff).
+const RENEWAL_RETRY: Duration = Duration::from_millis(200);
+/// Tries of a handover's final checkpoint and release.
+const HANDOVER_ATTEMPTS: u32 = 5;
 
 /// What the coordinator knows between rounds.
 #[derive(Default)]
