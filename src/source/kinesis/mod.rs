@@ -218,7 +218,14 @@ impl KinesisSource {
             if last_lease_round.is_none_or(|at| at.elapsed() >= lease_round) {
                 last_lease_round = Some(Instant::now());
                 self.renew(&mut state, &tx, &handed_tx).await;
-                match self.leases.list().await {
+                // A slow scan (throttled, backing off) must not hold up the next renewal.
+                let scan = tokio::time::timeout(lease_round, self.leases.list()).await;
+                match scan.unwrap_or_else(|_| {
+                    Err(ServiceError::retryable(
+                        "DynamoDB.Timeout",
+                        format!("scan of {} took longer than a lease round", self.settings.lease_table),
+                    ))
+                }) {
                     Ok(table) => {
                         let moves = state.look(&table, &shards, &self.settings, self.leases.owner());
                         for m in moves {
