@@ -81,8 +81,23 @@ fn start_with(mode: &str, names: &Names, lake: &Path, extra: &[&str]) -> Child {
 }
 
 fn start_config(config: &Path, mode: &str, names: &Names, lake: &Path, extra: &[&str]) -> Child {
+    worker_command("run", config, mode, names, lake, extra)
+        .spawn()
+        .unwrap()
+}
+
+/// `spillway COMMAND --config CONFIG EXTRA…` on `names`' stream and lease table, with
+/// kinesis-local and dynalite as its endpoints (a test may point one at a proxy instead).
+fn worker_command(
+    command: &str,
+    config: &Path,
+    mode: &str,
+    names: &Names,
+    lake: &Path,
+    extra: &[&str],
+) -> std::process::Command {
     let mut cmd = spillway();
-    cmd.args(["run", "--config"])
+    cmd.args([command, "--config"])
         .arg(config)
         .args(extra)
         .env("SPILLWAY_STREAM", &names.stream)
@@ -98,7 +113,7 @@ fn start_config(config: &Path, mode: &str, names: &Names, lake: &Path, extra: &[
         .stderr(Stdio::piped());
     aws_env(&mut cmd, "http://127.0.0.1:9");
     cmd.env_remove("AWS_ENDPOINT_URL");
-    cmd.spawn().unwrap()
+    cmd
 }
 
 /// Within every object, the records of each partition key are in the order they were put.
@@ -543,21 +558,17 @@ async fn readyz_reports_a_source_that_cannot_reach_kinesis() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let mut cmd = spillway();
-    cmd.args(["serve", "--config", "examples/kinesis-to-lake.toml"])
-        .args(["--metrics-listen", &listen])
-        .env("SPILLWAY_STREAM", &names.stream)
-        .env("SPILLWAY_LEASE_TABLE", &names.lease_table)
-        .env("SPILLWAY_KINESIS_MODE", "polling")
-        .env("SPILLWAY_LAKE", dir.path().join("lake"))
-        .env("SPILLWAY_DISCOVERY_INTERVAL", "1s")
-        .env("AWS_ENDPOINT_URL_KINESIS", &proxy.url)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", dynalite_url())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    aws_env(&mut cmd, "http://127.0.0.1:9");
-    cmd.env_remove("AWS_ENDPOINT_URL");
-    let child = cmd.spawn().unwrap();
+    let child = worker_command(
+        "serve",
+        Path::new("examples/kinesis-to-lake.toml"),
+        "polling",
+        &names,
+        &dir.path().join("lake"),
+        &["--metrics-listen", &listen],
+    )
+    .env("AWS_ENDPOINT_URL_KINESIS", &proxy.url)
+    .spawn()
+    .unwrap();
     let readyz = |want: &str| {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

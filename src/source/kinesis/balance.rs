@@ -121,6 +121,15 @@ mod tests {
         }
     }
 
+    /// The shards `owner` holds: what it reads.
+    fn held_by(leases: &HashMap<String, Lease>, owner: &str) -> HashSet<String> {
+        leases
+            .values()
+            .filter(|l| l.owner == owner)
+            .map(|l| l.shard.clone())
+            .collect()
+    }
+
     fn shards(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("shard-{i}")).collect()
     }
@@ -134,11 +143,7 @@ mod tests {
         for round in 0..100 {
             let mut any = false;
             for me in workers {
-                let reading: HashSet<String> = leases
-                    .values()
-                    .filter(|l| l.owner == *me)
-                    .map(|l| l.shard.clone())
-                    .collect();
+                let reading = held_by(&leases, me);
                 let view = View {
                     me,
                     readable,
@@ -202,11 +207,7 @@ mod tests {
             leases.insert(shard.clone(), lease(shard, owner));
         }
         for me in ["a", "b", "c"] {
-            let reading: HashSet<String> = leases
-                .values()
-                .filter(|l| l.owner == me)
-                .map(|l| l.shard.clone())
-                .collect();
+            let reading = held_by(&leases, me);
             let view = View {
                 me,
                 readable: &readable,

@@ -270,14 +270,18 @@ impl KinesisSource {
         tx: &mpsc::Sender<SourceMessage>,
         handed: &mpsc::UnboundedSender<(String, bool)>,
     ) {
-        let failover = self.settings.failover_time;
+        // Past this since its last renewal, a lease is no longer read: before anyone may
+        // take it (a failover time after that renewal).
+        let fence = self.settings.failover_time * 2 / 3;
+        let past_fence = |state: &Coordinator, shard: &str| {
+            state.renewed.get(shard).is_none_or(|at| at.elapsed() >= fence)
+        };
         let held: Vec<String> = state.renewed.keys().cloned().collect();
         for shard in held {
             let mut renewal = self.leases.renew(&shard).await;
             // A failed renewal (throttling, a timeout) is tried again until the fence.
             while let Err(LeaseError::Dynamo(e)) = &renewal {
-                let since = state.renewed.get(&shard).map(|at| at.elapsed());
-                if since.is_none_or(|since| since >= failover * 2 / 3) {
+                if past_fence(state, &shard) {
                     break;
                 }
                 tracing::warn!(shard, error = %e, "cannot renew the lease; trying again");
@@ -299,15 +303,13 @@ impl KinesisSource {
                     state.stop_reading(&shard);
                     state.renewed.remove(&shard);
                 }
+                // The retries above end only past the fence.
                 Err(LeaseError::Dynamo(e)) => {
-                    let since = state.renewed.get(&shard).map(|at| at.elapsed());
-                    if since.is_some_and(|since| since >= failover * 2 / 3) {
-                        Metrics::add(&self.metrics.leases_lost, 1);
-                        tracing::warn!(shard, error = %e, "lease not renewed for 2/3 of the failover time; no longer reading the shard or checkpointing it");
-                        state.stop_reading(&shard);
-                        state.renewed.remove(&shard);
-                        self.leases.forget(&shard);
-                    }
+                    Metrics::add(&self.metrics.leases_lost, 1);
+                    tracing::warn!(shard, error = %e, "lease not renewed for 2/3 of the failover time; no longer reading the shard or checkpointing it");
+                    state.stop_reading(&shard);
+                    state.renewed.remove(&shard);
+                    self.leases.forget(&shard);
                 }
             }
         }

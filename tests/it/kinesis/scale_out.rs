@@ -139,15 +139,7 @@ async fn workers_joining_and_leaving_share_the_shards_and_deliver_everything_onc
     println!("balanced over 3 workers {took:?} after the third joined");
     let settled = owners(&names.lease_table).await;
     // `spillway leases` shows the same table.
-    let mut leases = spillway();
-    leases
-        .args(["leases", "--config"])
-        .arg(&config)
-        .env("SPILLWAY_STREAM", &names.stream)
-        .env("SPILLWAY_LEASE_TABLE", &names.lease_table)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", dynalite_url());
-    aws_env(&mut leases, "http://127.0.0.1:9");
-    leases.env_remove("AWS_ENDPOINT_URL");
+    let mut leases = worker_command("leases", &config, "polling", &names, dir.path(), &[]);
     let report = String::from_utf8(run_ok(&mut leases).stdout).unwrap();
     assert!(
         report.ends_with(&format!("8 leases in {}, 3 workers\n", names.lease_table)),
@@ -313,23 +305,11 @@ async fn lease_table_throttling_makes_no_lease_flap_and_no_duplicate() {
     let proxy = FaultProxy::start(&dynalite_url(), Plan::dynamodb_throttling(0.3));
     let start = |n: usize| {
         let lake = dir.path().join(format!("lake-{n}"));
-        let mut cmd = spillway();
-        cmd.args(["run", "--config"])
-            .arg(&config)
-            .env("SPILLWAY_STREAM", &names.stream)
-            .env("SPILLWAY_LEASE_TABLE", &names.lease_table)
-            .env("SPILLWAY_KINESIS_MODE", "polling")
-            .env("SPILLWAY_LAKE", &lake)
-            .env("SPILLWAY_FORMAT", "ndjson")
-            .env("SPILLWAY_CHECKPOINT_INTERVAL", "500ms")
-            .env("SPILLWAY_DISCOVERY_INTERVAL", "1s")
-            .env("AWS_ENDPOINT_URL_KINESIS", kinesis_url())
+        let child = worker_command("run", &config, "polling", &names, &lake, &[])
             .env("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        aws_env(&mut cmd, "http://127.0.0.1:9");
-        cmd.env_remove("AWS_ENDPOINT_URL");
-        (cmd.spawn().unwrap(), lake)
+            .spawn()
+            .unwrap();
+        (child, lake)
     };
     put_records(&client, &names.stream, &make_records(0, 2_000)).await;
     let (first, first_lake) = start(1);
