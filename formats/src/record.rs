@@ -146,6 +146,20 @@ pub struct Batch {
     pub first_arrival_ms: i64,
     /// The shard segment the batch is part of, in `exactly_once` delivery; names the object.
     pub segment: Option<Arc<Segment>>,
+    /// Whether its records may still be written (a source sharing its shards with other
+    /// workers); `None`: always.
+    pub fence: Option<Arc<dyn Fence>>,
+}
+
+/// Says whether records may still be written. A source whose shards other workers may take
+/// (Kinesis leases) admits a record only while this worker holds its shard's lease, in the
+/// reading that produced the record; a sink checks before each write it starts, so a worker
+/// that lost a lease starts no write under it.
+pub trait Fence: Send + Sync + fmt::Debug {
+    /// Whether the record of `shard` at `position` may still be written. Admitting a position
+    /// admits every later one of the shard (a lost lease refuses the records of the reading
+    /// it covered; a reading under a new lease starts at higher positions).
+    fn admits(&self, shard: &ShardId, position: u64) -> bool;
 }
 
 impl Batch {
@@ -156,7 +170,32 @@ impl Batch {
             records: Vec::new(),
             first_arrival_ms: 0,
             segment: None,
+            fence: None,
         }
+    }
+
+    /// Indices of the records its fence no longer admits (none without a fence). Positions
+    /// ascend within a shard, so once a record is admitted the rest of its shard's run is too:
+    /// one look per run while nothing is fenced.
+    pub fn fenced_out(&self) -> Vec<usize> {
+        let Some(fence) = &self.fence else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut admitted_run: Option<&ShardId> = None;
+        for (i, record) in self.records.iter().enumerate() {
+            let meta = &record.meta;
+            if admitted_run.is_some_and(|shard| *shard == meta.shard) {
+                continue;
+            }
+            if fence.admits(&meta.shard, meta.position) {
+                admitted_run = Some(&meta.shard);
+            } else {
+                admitted_run = None;
+                out.push(i);
+            }
+        }
+        out
     }
 
     /// A batch of `lines` from one shard, positions 0, 1, …: for tests of what consumes batches.
@@ -213,6 +252,7 @@ impl Batch {
     pub fn select(&self, indices: &[usize]) -> Batch {
         let mut out = Batch::new(self.key.clone());
         out.segment = self.segment.clone();
+        out.fence = self.fence.clone();
         for &i in indices {
             out.push(self.record_data(i), self.records[i].meta.clone());
         }
@@ -285,6 +325,43 @@ mod tests {
         let picked = batch.select(&[2, 0]);
         assert_eq!(picked.data, b"{\"a\":333}\n{\"a\":1}\n");
         assert_eq!(picked.records[0].meta.position, 3);
+    }
+
+    /// Admits shard `a` from position 10 on, and nothing of any other shard.
+    #[derive(Debug)]
+    struct FromTen;
+
+    impl Fence for FromTen {
+        fn admits(&self, shard: &ShardId, position: u64) -> bool {
+            &**shard == "a" && position >= 10
+        }
+    }
+
+    #[test]
+    fn fenced_out_lists_the_records_the_fence_refuses_and_select_keeps_the_fence() {
+        let mut batch = Batch::new(PartitionKey(Arc::from("p/")));
+        let at = |shard: &str, position| RecordMeta {
+            shard: Arc::from(shard),
+            ..meta(position)
+        };
+        assert!(batch.fenced_out().is_empty());
+        // Shard a's run starts below the fence's floor and crosses it; b is not admitted.
+        for (shard, position) in [
+            ("a", 8),
+            ("a", 9),
+            ("a", 10),
+            ("a", 11),
+            ("b", 1),
+            ("a", 12),
+        ] {
+            batch.push(b"{}", at(shard, position));
+        }
+        assert!(batch.fenced_out().is_empty(), "no fence: everything goes");
+        batch.fence = Some(Arc::new(FromTen));
+        assert_eq!(batch.fenced_out(), vec![0, 1, 4]);
+        let kept = batch.select(&[2, 3, 5]);
+        assert!(kept.fence.is_some());
+        assert!(kept.fenced_out().is_empty());
     }
 
     #[test]

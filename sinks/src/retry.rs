@@ -3,6 +3,11 @@
 //! time and jitter passed in); [`RetryingSink`] applies it, retrying only the records that
 //! failed retryably and returning the rest as failures for the dead letter, behind the
 //! destination's [`Circuit`] so that a destination that is down is not hammered.
+//!
+//! Before every attempt the batch's fence is asked (see [`Batch::fenced_out`]): records whose
+//! lease this worker lost are set aside as `fenced` — not written, retried, dead-lettered or
+//! acknowledged — so a worker that lost a lease while its delivery hung starts no new write
+//! under it. A sink that finds its batch fenced mid-write abandons the write unpublished.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,7 +17,7 @@ use spillway_formats::record::{Batch, ErrorOutputType};
 use tokio::time::Instant;
 
 use crate::circuit::Circuit;
-use crate::sink::{Delivery, ErrorClass, FailedItem, Sink, SinkError};
+use crate::sink::{Delivery, ErrorClass, ErrorKind, FailedItem, Sink, SinkError};
 
 /// How long and how often to retry.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,6 +113,21 @@ impl RetryingSink {
         loop {
             let budget_left = self.policy.retry_duration.saturating_sub(started.elapsed());
             circuit.wait(budget_left).await;
+            let fenced = pending.fenced_out();
+            if !fenced.is_empty() {
+                tracing::warn!(sink = self.inner.name(), records = fenced.len(), "records of a lease this worker lost are not written; the lease's new owner reads them again");
+                result
+                    .fenced
+                    .extend(fenced.iter().map(|&i| original_index[i]));
+                let kept: Vec<usize> = (0..pending.len())
+                    .filter(|i| fenced.binary_search(i).is_err())
+                    .collect();
+                original_index = kept.iter().map(|&i| original_index[i]).collect();
+                pending = Arc::new(pending.select(&kept));
+                if pending.is_empty() {
+                    return result;
+                }
+            }
             attempts += 1;
             self.stats.attempts.fetch_add(1, Ordering::Relaxed);
             let answer = self
@@ -115,6 +135,12 @@ impl RetryingSink {
                 .deliver(pending.clone())
                 .await
                 .and_then(|delivery| check_accounted(delivery, pending.len(), self.inner.name()));
+            // Fenced mid-write: nothing was published; go again without the fenced records.
+            if let Err(e) = &answer {
+                if e.kind == ErrorKind::Fenced && !pending.fenced_out().is_empty() {
+                    continue;
+                }
+            }
             match &answer {
                 Err(e) if e.class == ErrorClass::Retryable => circuit.failure(Instant::now()),
                 Err(_) | Ok(_) => circuit.success(),

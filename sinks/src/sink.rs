@@ -28,6 +28,9 @@ pub enum ErrorKind {
     NotFound,
     /// A create-if-absent found the key taken: an earlier write delivered it.
     AlreadyExists,
+    /// The batch's fence no longer admits some of its records (their lease is lost): the
+    /// write was abandoned before it was published; the rest are written again without them.
+    Fenced,
 }
 
 /// A whole-request failure, classified by the sink that saw it.
@@ -85,7 +88,8 @@ pub struct FailedItem {
     pub destination_fields: Vec<(&'static str, String)>,
 }
 
-/// The outcome of delivering a batch: every record is either delivered or in `failed`.
+/// The outcome of delivering a batch: every record is either delivered, in `failed`, or (from
+/// the retrying wrapper) in `fenced`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Delivery {
     pub delivered: usize,
@@ -94,6 +98,10 @@ pub struct Delivery {
     pub objects: Vec<String>,
     /// Bytes written to the destination.
     pub bytes: u64,
+    /// Records not written because their fence stopped admitting them: neither delivered
+    /// nor failed, and not to be acknowledged (the worker that holds their lease now reads
+    /// them again).
+    pub fenced: Vec<usize>,
 }
 
 /// A destination.

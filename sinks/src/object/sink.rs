@@ -1,6 +1,11 @@
 //! The object sink: each batch becomes one object, `<evaluated prefix><Firehose object
 //! name>`, encoded straight into an [`ObjectStore`] writer on the blocking pool, published only
 //! when complete; then, back on the runtime, its partition is registered in the catalog.
+//!
+//! A batch with a fence (records under Kinesis leases) guards its object: the store asks the
+//! fence before each part it sends and right before it publishes, so a lease lost mid-write
+//! abandons the object (an S3 multipart upload is aborted, never completed) and the retrying
+//! wrapper writes the batch again without the fenced records.
 
 use std::sync::Arc;
 
@@ -13,7 +18,7 @@ use crate::catalog::Catalog;
 use crate::naming::{object_name, random_object_id, segment_object_id, ObjectNaming};
 use crate::sink::{Delivery, ErrorClass, FailedItem, Sink, SinkError};
 use crate::sink::ErrorKind;
-use crate::store::{from_io, ObjectStore, PutOptions};
+use crate::store::{from_io, ObjectStore, PutOptions, WriteGuard};
 
 /// Firehose's limit on an evaluated prefix.
 pub const MAX_PREFIX_CHARS: usize = 512;
@@ -66,7 +71,7 @@ impl ObjectSink {
 }
 
 impl ObjectSinkInner {
-    fn write_object(&self, batch: &Batch) -> Result<Written, WriteFailure> {
+    fn write_object(&self, batch: &Arc<Batch>) -> Result<Written, WriteFailure> {
         let prefix = fill_random_strings(batch.key.prefix());
         if prefix.chars().count() > MAX_PREFIX_CHARS {
             return Err(WriteFailure::Store(SinkError::permanent(
@@ -91,6 +96,7 @@ impl ObjectSinkInner {
             content_type: self.encoder.content_type(),
             content_encoding: self.encoder.content_encoding(),
             if_absent: batch.segment.is_some(),
+            guard: fence_guard(batch),
         };
         let mut writer = self
             .store
@@ -185,6 +191,7 @@ impl Sink for ObjectSink {
                     .collect(),
                 objects: written.key.into_iter().map(|(key, _)| key).collect(),
                 bytes: written.bytes,
+                fenced: Vec::new(),
             }),
             Err(WriteFailure::Store(e)) => Err(e),
             Err(WriteFailure::Encode(encode_error)) => Ok(Delivery {
@@ -204,3 +211,21 @@ impl Sink for ObjectSink {
         }
     }
 }
+
+/// A guard that fails once `batch`'s fence refuses any of its records.
+fn fence_guard(batch: &Arc<Batch>) -> Option<WriteGuard> {
+    batch.fence.as_ref()?;
+    let batch = batch.clone();
+    Some(WriteGuard(Arc::new(move || {
+        let fenced = batch.fenced_out().len();
+        if fenced == 0 {
+            return Ok(());
+        }
+        Err(SinkError::retryable(
+            "Lease.Lost",
+            format!("{fenced} records of this batch are under a lease this worker lost; the object is abandoned unpublished"),
+        )
+        .of_kind(ErrorKind::Fenced))
+    })))
+}
+

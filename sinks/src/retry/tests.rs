@@ -282,3 +282,111 @@ async fn a_failure_named_twice_or_out_of_range_breaks_the_contract() {
     assert_eq!(inner.seen.lock().unwrap().len(), 3);
     assert_eq!((delivery.delivered, delivery.failed.len()), (3, 0));
 }
+
+/// Admits positions from a floor on, which a test raises (as a lease lost and taken again
+/// would: the records of the reading before are refused).
+#[derive(Debug, Default)]
+struct RaisableFence {
+    from: std::sync::atomic::AtomicU64,
+}
+
+impl spillway_formats::record::Fence for RaisableFence {
+    fn admits(&self, _shard: &spillway_formats::record::ShardId, position: u64) -> bool {
+        position >= self.from.load(Ordering::Relaxed)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn records_the_fence_stops_admitting_are_set_aside_before_the_next_attempt() {
+    let fence = Arc::new(RaisableFence::default());
+    let mut fenced_batch = (*batch(4)).clone();
+    fenced_batch.fence = Some(fence.clone());
+    // The first attempt fails as a whole; before the retry, positions 0 and 1 are fenced.
+    let inner = Arc::new(ScriptedSink {
+        script: Mutex::new(vec![
+            Err(SinkError::retryable("S3.Timeout", "hung")),
+            Ok(vec![]),
+        ]),
+        seen: Mutex::new(Vec::new()),
+    });
+    let sink = RetryingSink::new(inner.clone(), policy(60), ErrorOutputType::S3Failed);
+    let raise = {
+        let fence = fence.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            fence.from.store(2, Ordering::Relaxed);
+        }
+    };
+    let (delivery, ()) = tokio::join!(sink.deliver(Arc::new(fenced_batch.clone())), raise);
+    assert_eq!(
+        *inner.seen.lock().unwrap(),
+        vec![vec![0, 1, 2, 3], vec![2, 3]]
+    );
+    assert_eq!(delivery.delivered, 2);
+    assert_eq!(delivery.fenced, vec![0, 1]);
+    assert!(delivery.failed.is_empty());
+
+    // A batch fenced whole before its first attempt is never sent.
+    fence.from.store(u64::MAX, Ordering::Relaxed);
+    let (sink, inner) = retrying(vec![], 60);
+    let delivery = sink.deliver(Arc::new(fenced_batch)).await;
+    assert!(inner.seen.lock().unwrap().is_empty());
+    assert_eq!(delivery.fenced, vec![0, 1, 2, 3]);
+    assert_eq!(delivery.delivered, 0);
+}
+
+/// A sink whose first write finds the lease lost mid-write (it raises the fence and abandons
+/// the write as fenced); later writes succeed. Records what each write was sent.
+#[derive(Debug)]
+struct LosesItsLease {
+    fence: Arc<RaisableFence>,
+    seen: Mutex<Vec<Vec<u64>>>,
+}
+
+#[async_trait]
+impl Sink for LosesItsLease {
+    fn name(&self) -> &'static str {
+        "LosesItsLease"
+    }
+
+    fn error_output_type(&self) -> ErrorOutputType {
+        ErrorOutputType::S3Failed
+    }
+
+    async fn deliver(&self, batch: Arc<Batch>) -> Result<Delivery, SinkError> {
+        let mut seen = self.seen.lock().unwrap();
+        seen.push(batch.records.iter().map(|r| r.meta.position).collect());
+        if seen.len() == 1 {
+            self.fence.from.store(2, Ordering::Relaxed);
+            return Err(SinkError::retryable("Lease.Lost", "fenced").of_kind(ErrorKind::Fenced));
+        }
+        Ok(Delivery {
+            delivered: batch.len(),
+            ..Delivery::default()
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_abandoned_as_fenced_goes_again_at_once_without_the_fenced_records() {
+    let fence = Arc::new(RaisableFence::default());
+    let mut fenced_batch = (*batch(3)).clone();
+    fenced_batch.fence = Some(fence.clone());
+    let inner = Arc::new(LosesItsLease {
+        fence,
+        seen: Mutex::new(Vec::new()),
+    });
+    let sink = RetryingSink::new(inner.clone(), policy(60), ErrorOutputType::S3Failed);
+    let started = Instant::now();
+    let delivery = sink.deliver(Arc::new(fenced_batch)).await;
+    assert_eq!(*inner.seen.lock().unwrap(), vec![vec![0, 1, 2], vec![2]]);
+    assert_eq!(delivery.delivered, 1);
+    assert_eq!(delivery.fenced, vec![0, 1]);
+    assert!(delivery.failed.is_empty());
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "no backoff after a fenced write"
+    );
+    assert_eq!(sink.stats.retries.load(Ordering::Relaxed), 0);
+}

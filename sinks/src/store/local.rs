@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use spillway_formats::prefix::NameRule;
 
-use super::{already_exists, from_io, ObjectStore, ObjectWriter, PutOptions};
+use super::{already_exists, from_io, ObjectStore, ObjectWriter, PutOptions, WriteGuard};
 use crate::fs::{
     publish, publish_new, staged_path, sweep_stale_temp_files, write_atomically, TEMP_MARKER,
 };
@@ -66,6 +66,7 @@ impl ObjectStore for LocalStore {
                 file: Some(file),
                 written: 0,
                 if_absent: options.if_absent,
+                guard: options.guard.clone(),
             })
         };
         open()
@@ -153,6 +154,7 @@ struct LocalWriter {
     file: Option<BufWriter<File>>,
     written: u64,
     if_absent: bool,
+    guard: Option<WriteGuard>,
 }
 
 impl Write for LocalWriter {
@@ -173,6 +175,7 @@ impl Write for LocalWriter {
 
 impl ObjectWriter for LocalWriter {
     fn finish(mut self: Box<Self>) -> Result<u64, SinkError> {
+        WriteGuard::check(&self.guard)?;
         let context = format!("writing {}", self.target.display());
         let file = self
             .file

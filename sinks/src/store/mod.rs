@@ -6,7 +6,9 @@
 mod local;
 mod s3;
 
+use std::fmt;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -28,7 +30,36 @@ pub struct PutOptions {
     /// Create the object only if its key is free (S3 `If-None-Match: *`); a taken key ends
     /// in an [`already_exists`] error.
     pub if_absent: bool,
+    /// Asked before each request that sends the object's data and right before it is
+    /// published; an error abandons the object unpublished.
+    pub guard: Option<WriteGuard>,
 }
+
+/// A check a writer makes before each write it starts and before it publishes (a batch's
+/// lease fence: a worker that lost the lease must not complete the object).
+#[derive(Clone)]
+pub struct WriteGuard(pub Arc<dyn Fn() -> Result<(), SinkError> + Send + Sync>);
+
+impl WriteGuard {
+    /// `Ok` when the writer may go on.
+    pub fn check(guard: &Option<WriteGuard>) -> Result<(), SinkError> {
+        guard.as_ref().map_or(Ok(()), |g| (g.0)())
+    }
+}
+
+impl fmt::Debug for WriteGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WriteGuard")
+    }
+}
+
+impl PartialEq for WriteGuard {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for WriteGuard {}
 
 /// A place objects are written.
 #[async_trait]

@@ -57,7 +57,7 @@ pub struct S3Store {
     options: S3Options,
 }
 
-/// Object settings shared by PutObject and CreateMultipartUpload.
+/// Object settings shared by PutObject and CreateMultipartUpload, and the object's guard.
 #[derive(Clone, Debug)]
 struct ObjectSettings {
     content_type: &'static str,
@@ -68,6 +68,8 @@ struct ObjectSettings {
     tagging: Option<String>,
     /// Create only if the key is free (`If-None-Match: *`).
     if_absent: bool,
+    /// Asked before each part and before the object is published.
+    guard: Option<crate::store::WriteGuard>,
 }
 
 impl S3Store {
@@ -147,6 +149,7 @@ impl S3Store {
                 .map(StorageClass::from),
             tagging,
             if_absent: options.if_absent,
+            guard: options.guard.clone(),
         }
     }
 

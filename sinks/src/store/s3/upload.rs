@@ -7,7 +7,8 @@
 //! unfinished, aborts it, so no upload is left dangling and no partial object is visible.
 //!
 //! The upload's life: `Buffering` (no upload yet) → `Multipart { upload_id, parts }` →
-//! completed or aborted.
+//! completed or aborted. The object's [`WriteGuard`] is asked before each part is sent and
+//! right before the upload is completed (or the single PutObject sent).
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -21,7 +22,7 @@ use tokio::task::JoinHandle;
 use super::ObjectSettings;
 use crate::aws::sink_error;
 use crate::sink::SinkError;
-use crate::store::{already_exists as taken, into_io, ObjectWriter};
+use crate::store::{already_exists as taken, into_io, ObjectWriter, WriteGuard};
 
 /// S3's minimum part size (all parts but the last).
 pub const MIN_PART_SIZE: usize = 5 << 20;
@@ -84,6 +85,7 @@ impl S3Writer {
 
     /// Sends the full buffer as the next part, creating the upload first if needed.
     fn send_part(&mut self) -> Result<(), SinkError> {
+        WriteGuard::check(&self.settings.guard)?;
         if matches!(self.state, UploadState::Buffering) {
             let upload_id = self.handle.block_on(create_upload(
                 &self.client,
@@ -151,6 +153,8 @@ impl S3Writer {
         while let Some(part) = upload.in_flight.pop_front() {
             upload.completed.push(join_part(&self.handle, part)?);
         }
+        // The parts may have taken long: asked again right before the object is published.
+        WriteGuard::check(&self.settings.guard)?;
         upload.completed.sort_by_key(|p| p.part_number());
         let parts = std::mem::take(&mut upload.completed);
         let request = self
@@ -232,6 +236,7 @@ impl ObjectWriter for S3Writer {
     fn finish(mut self: Box<Self>) -> Result<u64, SinkError> {
         let result = match self.state {
             UploadState::Buffering => {
+                WriteGuard::check(&self.settings.guard)?;
                 let body = ByteStream::from(std::mem::take(&mut self.buffer));
                 self.handle
                     .block_on(put_object(
