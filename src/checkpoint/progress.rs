@@ -28,6 +28,7 @@ enum Message {
     Snapshot(oneshot::Sender<Snapshot>),
     /// Answer once every record of the shard registered before is acknowledged.
     Drain(ShardId, oneshot::Sender<Option<Checkpoint>>),
+    Floor(ShardId, u64),
 }
 
 /// A handle to the tracker's task; clones share it. The task ends when every handle is gone.
@@ -48,6 +49,7 @@ impl Progress {
                     Message::Drain(shard, reply) => drains.push((shard, reply)),
                     Message::Register(metas) => tracker.register_all(&metas),
                     Message::ShardEnd(shard) => tracker.register_shard_end(&shard),
+                    Message::Floor(shard, floor) => tracker.set_floor(&shard, floor),
                     Message::Ack(runs) => runs
                         .iter()
                         .for_each(|(shard, positions)| tracker.ack_run(shard, positions)),
@@ -97,6 +99,12 @@ impl Progress {
     /// registered before this call is acknowledged (a lease handed over waits for it).
     pub fn drain(&self, shard: ShardId, reply: oneshot::Sender<Option<Checkpoint>>) {
         let _ = self.tx.send(Message::Drain(shard, reply));
+    }
+
+    /// The shard's records below `floor` are no longer tracked (a lease lost: `u64::MAX`; taken
+    /// back: the first position of the new reading): see [`CheckpointTracker::set_floor`].
+    pub fn set_floor(&self, shard: ShardId, floor: u64) {
+        let _ = self.tx.send(Message::Floor(shard, floor));
     }
 
     /// The checkpoints after every message sent before this call.

@@ -2,7 +2,10 @@
 //! acknowledgements arrive in any order (partitions flush independently); a shard's checkpoint
 //! advances only to the highest position below which **every** registered record is
 //! acknowledged (delivered or dead-lettered). A shard read to its end gets the checkpoint
-//! `SHARD_END` once everything before the end is acknowledged. Pure; no I/O.
+//! `SHARD_END` once everything before the end is acknowledged. A shard's *floor* (set when its
+//! lease is lost, and again when it is taken back) drops what was registered below it and
+//! ignores what comes later below it: those records are fenced, never acknowledged, and must
+//! not hold the checkpoint up. Pure; no I/O.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -43,6 +46,8 @@ struct ShardProgress {
 #[derive(Default)]
 pub struct CheckpointTracker {
     shards: HashMap<ShardId, ShardProgress>,
+    /// Per shard, the lowest position still tracked (see [`CheckpointTracker::set_floor`]).
+    floors: HashMap<ShardId, u64>,
 }
 
 impl CheckpointTracker {
@@ -50,8 +55,30 @@ impl CheckpointTracker {
         CheckpointTracker::default()
     }
 
+    /// From now on the shard's records below `floor` are not tracked: those registered are
+    /// dropped, with the shard's checkpoint (it belonged to a lease given up), and those
+    /// registered later are ignored. A lost lease sets `u64::MAX`; a lease taken back sets the
+    /// first position of its new reading.
+    pub fn set_floor(&mut self, shard: &ShardId, floor: u64) {
+        self.floors.insert(shard.clone(), floor);
+        if let Some(progress) = self.shards.get_mut(shard) {
+            progress.pending.retain(|p| p.checkpoint.position >= floor);
+            progress.checkpoint = None;
+        }
+        self.advance(shard);
+    }
+
+    fn below_floor(&self, meta: &RecordMeta) -> bool {
+        self.floors
+            .get(&meta.shard)
+            .is_some_and(|floor| meta.position < *floor)
+    }
+
     /// Registers a record entering the pipeline. Positions must increase per shard.
     pub fn register(&mut self, meta: &RecordMeta) {
+        if self.below_floor(meta) {
+            return;
+        }
         let checkpoint = Checkpoint {
             position: meta.position,
             sequence: meta.sequence_number.clone(),
@@ -119,6 +146,10 @@ impl CheckpointTracker {
     /// shard per run of records of the same shard.
     pub fn register_all(&mut self, metas: &[RecordMeta]) {
         for run in metas.chunk_by(|a, b| a.shard == b.shard) {
+            if self.floors.contains_key(&run[0].shard) {
+                run.iter().for_each(|meta| self.register(meta));
+                continue;
+            }
             let progress = self.shards.entry(run[0].shard.clone()).or_default();
             progress.pending.extend(run.iter().map(|meta| Pending {
                 checkpoint: Checkpoint {
@@ -202,6 +233,36 @@ mod tests {
             arrival_ms: 0,
             prior_attempts: 0,
         }
+    }
+
+    #[test]
+    fn a_floor_drops_a_lost_leases_records_so_the_next_lease_is_not_held_up_by_them() {
+        let a: ShardId = Arc::from("a");
+        let mut t = CheckpointTracker::new();
+        t.register_all(&[meta(&a, 1), meta(&a, 2), meta(&a, 3)]);
+        t.ack(&a, 1);
+        assert_eq!(t.checkpoint(&a).map(|c| c.position), Some(1));
+        // The lease is lost: 2 and 3 are fenced and never acknowledged.
+        t.set_floor(&a, u64::MAX);
+        assert!(t.settled(&a));
+        assert_eq!(
+            t.checkpoint(&a),
+            None,
+            "the lost lease's checkpoint is not written again"
+        );
+        // Records of the lost reading still in the source channel register later: ignored.
+        t.register_all(&[meta(&a, 4)]);
+        assert_eq!(t.unacknowledged(), 0);
+        // Taken back: the new reading starts at 1 << 40.
+        let from = 1 << 40;
+        t.set_floor(&a, from);
+        t.register_all(&[meta(&a, 5), meta(&a, from), meta(&a, from + 1)]);
+        assert_eq!(t.unacknowledged(), 2);
+        t.ack(&a, 3); // a late acknowledgement of the lost reading changes nothing
+        t.ack(&a, from);
+        assert_eq!(t.checkpoint(&a).map(|c| c.position), Some(from));
+        t.ack(&a, from + 1);
+        assert!(t.settled(&a));
     }
 
     #[test]
