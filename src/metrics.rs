@@ -39,6 +39,8 @@ pub const LEASES_HELD: &str = "spillway_leases_held";
 pub const LEASES_TAKEN: &str = "spillway_leases_taken_total";
 pub const LEASES_LOST: &str = "spillway_leases_lost_total";
 pub const LEASES_HANDED_OVER: &str = "spillway_leases_handed_over_total";
+pub const RECORDS_FENCED: &str = "spillway_records_fenced_total";
+pub const LEASE_RENEWAL: &str = "spillway_lease_renewal_seconds";
 pub const UP: &str = "spillway_up";
 
 /// Each metric, the Firehose metric it stands for (`-` where Firehose has none), its type and
@@ -170,6 +172,18 @@ pub const FIREHOSE_NAMES: &[(&str, &str, &str, &str)] = &[
         "counter",
         "Leases this worker drained and handed to a worker that asked for them.",
     ),
+    (
+        LEASE_RENEWAL,
+        "-",
+        "gauge",
+        "How long the last round of lease renewals took (all of this worker's leases, renewed at once).",
+    ),
+    (
+        RECORDS_FENCED,
+        "-",
+        "counter",
+        "Records not written because their lease was lost before the write began (the new owner reads them again).",
+    ),
     (UP, "-", "gauge", "1 while the process serves metrics."),
 ];
 
@@ -203,6 +217,10 @@ pub struct Metrics {
     pub leases_taken: AtomicU64,
     pub leases_lost: AtomicU64,
     pub leases_handed_over: AtomicU64,
+    /// Records set aside unwritten because their lease was lost (see `RECORDS_FENCED`).
+    pub records_fenced: AtomicU64,
+    /// How long the last round of lease renewals took, in milliseconds.
+    pub lease_renewal_ms: AtomicU64,
 }
 
 /// Appends one metric's `# HELP` and `# TYPE` lines.
@@ -248,7 +266,7 @@ impl Metrics {
         let stream_label = format!("stream=\"{stream}\"");
         let delivery_label = format!("stream=\"{stream}\",destination=\"{destination}\"");
         let seconds = |ms: u64| ms as f64 / 1000.0;
-        let rows: [(&str, &str, f64); 20] = [
+        let rows: [(&str, &str, f64); 22] = [
             (
                 INCOMING_RECORDS,
                 &stream_label,
@@ -343,6 +361,16 @@ impl Metrics {
                 LEASES_HANDED_OVER,
                 &stream_label,
                 Metrics::get(&self.leases_handed_over) as f64,
+            ),
+            (
+                LEASE_RENEWAL,
+                &stream_label,
+                Metrics::get(&self.lease_renewal_ms) as f64 / 1000.0,
+            ),
+            (
+                RECORDS_FENCED,
+                &stream_label,
+                Metrics::get(&self.records_fenced) as f64,
             ),
             (UP, &stream_label, 1.0),
         ];

@@ -123,6 +123,7 @@ pub async fn run(
                 checkpoints: None,
                 checkpoint_every: CHECKPOINT_EVERY,
                 segment_log: None,
+                fence: None,
             }
         }
         None => {
@@ -133,6 +134,7 @@ pub async fn run(
                 stored: stored_checkpoints.clone(),
                 exactly_once: config.exactly_once,
                 max_record_size: config.decoder.max_record_size,
+                progress: progress.clone(),
             };
             config.source.start(ctx).await?
         }
@@ -142,6 +144,7 @@ pub async fn run(
         checkpoints: store,
         checkpoint_every,
         segment_log,
+        fence,
     } = started_source;
 
     let progress_line = options.progress.then(|| {
@@ -174,7 +177,8 @@ pub async fn run(
             full_batch_bytes: config.flush.max_bytes,
         },
         MemoryBudget::new(config.flush.memory_budget),
-    );
+    )
+    .with_fence(fence.clone());
     let partitioner = Partitioner::new(
         config.prefix.clone(),
         config.decoder.clone(),

@@ -13,11 +13,15 @@
 //! batch in flight is reckoned at [`ENCODE_MEMORY_FACTOR`] × its incoming bytes (its records,
 //! the Arrow columns built from them, the encoder's pages and the upload buffer), and reserved
 //! in the budget before it starts.
+//!
+//! Fencing: with a source that shares its shards (Kinesis leases), every batch carries the
+//! source's fence; records it stops admitting are not written (see the retrying sink) and
+//! not acknowledged — the lease's new owner reads them again.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use spillway_formats::record::{Batch, FailedRecord};
+use spillway_formats::record::{Batch, FailedRecord, Fence};
 use spillway_sinks::backup::{self, SourceBackup};
 use spillway_sinks::dead_letter::{write_durably, DeadLetter};
 use spillway_sinks::retry::RetryingSink;
@@ -68,6 +72,7 @@ pub struct Deliverer {
     concurrency: Concurrency,
     memory: MemoryBudget,
     in_flight: JoinSet<()>,
+    fence: Option<Arc<dyn Fence>>,
 }
 
 impl Deliverer {
@@ -90,11 +95,19 @@ impl Deliverer {
             concurrency,
             memory,
             in_flight: JoinSet::new(),
+            fence: None,
         }
     }
 
+    /// Batches carry `fence`: records it stops admitting are neither written nor acknowledged.
+    pub fn with_fence(mut self, fence: Option<Arc<dyn Fence>>) -> Self {
+        self.fence = fence;
+        self
+    }
+
     /// Starts delivering `batch`, after waiting for a free slot and for memory.
-    pub async fn dispatch(&mut self, batch: Batch) {
+    pub async fn dispatch(&mut self, mut batch: Batch) {
+        batch.fence = self.fence.clone();
         let weight = self.concurrency.weight(batch.incoming_bytes());
         let Ok(slot) = self.slots.clone().acquire_many_owned(weight).await else {
             return;
@@ -138,6 +151,11 @@ impl Deliverer {
             drop(slot);
         });
         self.reap();
+    }
+
+    /// The fence its batches carry, if any.
+    pub fn fence(&self) -> Option<&Arc<dyn Fence>> {
+        self.fence.as_ref()
     }
 
     /// The memory budget it reserves batches in.
@@ -201,7 +219,15 @@ async fn deliver_batch(
     metrics
         .data_freshness_ms
         .store(age.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
-    progress.ack(batch.records.iter().map(|r| &r.meta));
+    if delivery.fenced.is_empty() {
+        progress.ack(batch.records.iter().map(|r| &r.meta));
+    } else {
+        Metrics::add(&metrics.records_fenced, delivery.fenced.len() as u64);
+        let mut fenced = delivery.fenced.clone();
+        fenced.sort_unstable();
+        let kept = (0..batch.len()).filter(|i| fenced.binary_search(i).is_err());
+        progress.ack(kept.map(|i| &batch.records[i].meta));
+    }
 }
 
 async fn dead_letter_and_ack(

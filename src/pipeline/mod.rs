@@ -3,6 +3,10 @@
 //! partitions them into the batcher, and hands closed batches to the delivery stage; a tick
 //! closes buffers by age. On shutdown it stops intake, flushes every buffer and waits for
 //! every delivery, so that the final checkpoint covers everything read.
+//!
+//! Under `exactly_once` with a fence (Kinesis leases), a record its fence refuses is not
+//! buffered, a segment whose lease is lost is neither logged nor written, and a shard taken
+//! back under a new lease starts from the segment log afresh.
 
 mod batcher;
 mod deliver;
@@ -16,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spillway_formats::record::{
-    Batch, ErrorOutputType, FailedRecord, PartitionKey, Record, ShardId, StablePosition,
+    Batch, ErrorOutputType, FailedRecord, Fence, PartitionKey, Record, ShardId, StablePosition,
 };
 use spillway_sinks::retry::until_durable;
 use spillway_sinks::SinkError;
@@ -29,6 +33,7 @@ pub use self::eviction::default_max_open;
 pub use self::memory::{MemoryBudget, Reservation};
 pub use self::partitioner::{PartitionError, Partitioner};
 pub use self::segments::{ClosedSegment, SegmentBatcher};
+use crate::checkpoint::lease_table::LeaseError;
 use crate::checkpoint::{CheckpointError, Progress, SegmentLog, StoredCheckpoints};
 use crate::metrics::Metrics;
 use crate::source::SourceMessage;
@@ -62,6 +67,8 @@ enum Buffers {
         log: Arc<dyn SegmentLog>,
         /// What a restart resumes from: segments below it may leave the log.
         stored: StoredCheckpoints,
+        /// Per shard, the reading (position >> 40) the batcher's segments are from.
+        readings: std::collections::HashMap<ShardId, u64>,
     },
 }
 
@@ -94,6 +101,7 @@ impl Pipeline {
                 batcher: SegmentBatcher::new(policy),
                 log,
                 stored,
+                readings: Default::default(),
             },
         };
         Pipeline {
@@ -221,8 +229,24 @@ impl Pipeline {
                 self.dispatch(closed.into_iter().map(|(batch, _)| batch))
                     .await;
             }
-            Buffers::BySegment { batcher, log, .. } => {
+            Buffers::BySegment {
+                batcher,
+                log,
+                readings,
+                ..
+            } => {
                 let shard = record.meta.shard.clone();
+                if let Some(fence) = self.deliverer.fence() {
+                    let dropped = fence_segments(fence.as_ref(), batcher, readings, &record);
+                    if dropped > 0 {
+                        Metrics::add(&self.metrics.records_fenced, dropped as u64);
+                        tracing::warn!(shard = %shard, records = dropped, "the shard's lease was lost: its buffered records are not written (the lease's new owner reads them again)");
+                    }
+                    if !fence.admits(&shard, record.meta.position) {
+                        Metrics::add(&self.metrics.records_fenced, 1);
+                        return;
+                    }
+                }
                 if !batcher.knows(&shard) {
                     let planned = until_durable("segment-log read", 0, || async {
                         log.load(&shard).await.map_err(|e| log_error(&shard, e))
@@ -262,9 +286,13 @@ impl Pipeline {
     /// Delivers closed segments; one decided in this run is logged before its objects.
     async fn deliver_segments(&mut self, closed: Vec<ClosedSegment>) {
         for segment in closed {
-            if segment.newly_decided {
-                self.log_segments(&Arc::from(segment.segment.shard.as_str()))
-                    .await;
+            let shard: ShardId = Arc::from(segment.segment.shard.as_str());
+            let fenced = self.fence_refuses(&segment.batches);
+            if fenced || (segment.newly_decided && !self.log_segments(&shard).await) {
+                let records: usize = segment.batches.iter().map(Batch::len).sum();
+                Metrics::add(&self.metrics.records_fenced, records as u64);
+                tracing::warn!(shard = %shard, records, "the shard's lease was lost: a closed segment is neither logged nor written (the lease's new owner reads it again)");
+                continue;
             }
             self.dispatch(segment.batches).await;
         }
@@ -279,15 +307,29 @@ impl Pipeline {
         }
     }
 
+    /// Whether the fence refuses the first record of `batches` (a closed segment's: one shard,
+    /// one reading).
+    fn fence_refuses(&self, batches: &[Batch]) -> bool {
+        let first = batches.iter().find_map(|b| b.records.first());
+        match (self.deliverer.fence(), first) {
+            (Some(fence), Some(record)) => !fence.admits(&record.meta.shard, record.meta.position),
+            _ => false,
+        }
+    }
+
     /// Writes the shard's live segments to the segment log, retrying until it is durable.
-    async fn log_segments(&mut self, shard: &ShardId) {
+    /// False when the shard's lease is lost (the log refuses a non-owner, or the fence closed
+    /// meanwhile): the segment must not be written.
+    async fn log_segments(&mut self, shard: &ShardId) -> bool {
+        let fence = self.deliverer.fence().cloned();
         let Buffers::BySegment {
             batcher,
             log,
             stored,
+            readings,
         } = &mut self.buffers
         else {
-            return;
+            return true;
         };
         // The stored checkpoint, not the tracker's: a segment acknowledged but not yet
         // checkpointed is re-read after a crash, and must close at its logged ends again.
@@ -299,12 +341,24 @@ impl Pipeline {
                 sub_sequence: c.sub_sequence.unwrap_or(0),
             });
         let segments = batcher.live_segments(shard, checkpoint.as_ref());
-        until_durable("segment-log write", 0, || async {
-            log.save(shard, &segments)
-                .await
-                .map_err(|e| log_error(shard, e))
-        })
-        .await;
+        let reading = readings.get(shard).map(|r| (r << 40) + 1);
+        let lease_lost = || match (&fence, reading) {
+            (Some(fence), Some(first)) => !fence.admits(shard, first),
+            _ => false,
+        };
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match log.save(shard, &segments).await {
+                Ok(()) => return true,
+                Err(CheckpointError::Lease(LeaseError::Lost { .. })) => return false,
+                Err(_) if lease_lost() => return false,
+                Err(e) => {
+                    tracing::warn!(error = %log_error(shard, e), "cannot write the segment log; trying again");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
     }
 
     async fn on_tick(&mut self) {
@@ -342,6 +396,27 @@ impl Pipeline {
         self.metrics
             .open_partitions
             .store(partitions as u64, Relaxed);
+    }
+}
+
+/// Keeps the segment batcher to the fence before `record` is buffered: once the fence refuses
+/// the reading the batcher's segments for the shard are from (the lease was lost, and maybe
+/// taken back for a new reading), the shard's segments are forgotten — their records are
+/// fenced — and its log is read afresh before the next record it admits. Returns how many
+/// buffered records were dropped.
+fn fence_segments(
+    fence: &dyn Fence,
+    batcher: &mut SegmentBatcher,
+    readings: &mut std::collections::HashMap<ShardId, u64>,
+    record: &Record,
+) -> usize {
+    let shard = &record.meta.shard;
+    let known = readings.insert(shard.clone(), record.meta.position >> 40);
+    let stale = known.is_some_and(|known| !fence.admits(shard, (known << 40) + 1));
+    if stale {
+        batcher.forget(shard)
+    } else {
+        0
     }
 }
 

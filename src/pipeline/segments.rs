@@ -75,6 +75,20 @@ impl SegmentBatcher {
         segments.log = logged;
     }
 
+    /// Forgets `shard` (its lease is lost): drops its open segment's records, unacknowledged,
+    /// and its plan, so a later reading under a new lease loads the log afresh. Returns how
+    /// many records were dropped.
+    pub fn forget(&mut self, shard: &ShardId) -> usize {
+        let Some(segments) = self.shards.remove(shard) else {
+            return 0;
+        };
+        let Some(open) = segments.open else {
+            return 0;
+        };
+        self.buffered_bytes -= open.bytes;
+        open.buffers.values().map(Batch::len).sum()
+    }
+
     /// The segments the log must hold for `shard`, dropping those wholly at or below
     /// `checkpoint` (`None`: nothing checkpointed yet).
     pub fn live_segments(

@@ -104,6 +104,8 @@ pub struct StartContext {
     pub stored: StoredCheckpoints,
     pub exactly_once: bool,
     pub max_record_size: usize,
+    /// The checkpoint tracker (a source sharing its shards tells it what it gave up).
+    pub progress: crate::checkpoint::Progress,
 }
 
 /// A started source.
@@ -116,6 +118,8 @@ pub struct StartedSource {
     pub checkpoint_every: Duration,
     /// The segment log of `exactly_once` delivery, kept with its checkpoints.
     pub segment_log: Option<Arc<dyn SegmentLog>>,
+    /// Which records may still be written, when other workers may take the source's shards.
+    pub fence: Option<Arc<dyn spillway_formats::record::Fence>>,
 }
 
 /// A gzip input whose data is damaged.

@@ -139,6 +139,7 @@ impl Source for FileSource {
             checkpoints: store.map(|s| Box::new(s) as Box<dyn CheckpointStore>),
             checkpoint_every: CHECKPOINT_EVERY,
             segment_log,
+            fence: None,
         })
     }
 

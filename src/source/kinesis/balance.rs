@@ -6,8 +6,8 @@
 //! under ⌈…⌉ takes, in this order, leases handed to it, leases nobody holds (new shards,
 //! leases released at a shutdown) and expired leases (their owner stopped renewing). When
 //! none is left and it still holds at least two fewer than the busiest worker, it asks that
-//! worker for one lease — at most one request outstanding — and the owner hands it over once
-//! the shard is drained. Every move takes a lease from a worker holding at least two more than
+//! worker for one lease — at most `max_lease_requests` requests outstanding (default one),
+//! each to the busiest worker left — and the owner hands it over once the shard is drained. Every move takes a lease from a worker holding at least two more than
 //! the taker, so each move narrows the spread and the leases settle; with the holdings within
 //! one of each other nobody moves again (no ping-pong). Leases count alike: weighting by each
 //! shard's throughput (as KCL 3.x does) is left for later.
@@ -36,8 +36,10 @@ pub struct View<'a> {
     pub expired: &'a HashSet<String>,
     /// Shards this worker reads (or drains) now.
     pub reading: &'a HashSet<String>,
-    /// A request of this worker is still outstanding.
-    pub asked: bool,
+    /// Requests of this worker still outstanding.
+    pub asked: usize,
+    /// The most requests outstanding at once: the moves between live workers it starts.
+    pub max_requests: usize,
     pub max_leases: Option<usize>,
 }
 
@@ -84,24 +86,37 @@ pub fn plan(view: &View) -> Vec<Move> {
     let taking_free = moves
         .iter()
         .any(|m| matches!(m, Move::Take(s) if view.leases.get(s).is_none_or(|l| l.owner != view.me)));
-    if taking_free || view.asked || mine >= target {
+    if taking_free || mine >= target {
         return moves;
     }
-    // Still short: ask the busiest worker, if it holds at least two more.
-    let busiest = holders
-        .iter()
-        .max_by_key(|(owner, shards)| (shards.len(), std::cmp::Reverse(*owner)));
-    if let Some((_, shards)) = busiest {
-        if shards.len() >= mine + 2 {
-            let asked = shards.iter().find(|shard| {
-                view.leases
-                    .get(**shard)
-                    .is_some_and(|l| l.handoff_to.is_none())
-            });
-            if let Some(shard) = asked {
-                moves.push(Move::Ask(shard.to_string()));
-            }
+    // Still short: ask the busiest worker, if it holds at least two more than this one will
+    // once its requests are answered; again while requests are allowed.
+    let mut counts: Vec<(&str, &Vec<&str>, usize)> =
+        holders.iter().map(|(o, s)| (*o, s, s.len())).collect();
+    let mut asking = view.asked;
+    while asking < view.max_requests && mine + asking < target {
+        let busiest = (0..counts.len())
+            .max_by_key(|&i| (counts[i].2, std::cmp::Reverse(counts[i].0)));
+        let Some(i) = busiest else {
+            break;
+        };
+        let (_, shards, count) = counts[i];
+        if count < mine + asking + 2 {
+            break;
         }
+        let next = shards.iter().find(|shard| {
+            let free_to_ask = view
+                .leases
+                .get(**shard)
+                .is_some_and(|l| l.handoff_to.is_none());
+            free_to_ask && !moves.contains(&Move::Ask(shard.to_string()))
+        });
+        let Some(shard) = next else {
+            break;
+        };
+        moves.push(Move::Ask(shard.to_string()));
+        counts[i].2 -= 1;
+        asking += 1;
     }
     moves
 }
@@ -150,7 +165,8 @@ mod tests {
                     leases: &leases,
                     expired: &HashSet::new(),
                     reading: &reading,
-                    asked: false,
+                    asked: 0,
+                    max_requests: 1,
                     max_leases: None,
                 };
                 for m in plan(&view) {
@@ -214,7 +230,8 @@ mod tests {
                 leases: &leases,
                 expired: &HashSet::new(),
                 reading: &reading,
-                asked: false,
+                asked: 0,
+            max_requests: 1,
                 max_leases: None,
             };
             assert_eq!(plan(&view), vec![], "{me} holds {}", reading.len());
@@ -236,7 +253,8 @@ mod tests {
             leases: &leases,
             expired: &expired,
             reading: &HashSet::new(),
-            asked: false,
+            asked: 0,
+            max_requests: 1,
             max_leases: None,
         };
         // Two live workers (me, b): a fair share of 2 — the handed one, then the free one.
@@ -259,12 +277,25 @@ mod tests {
             leases: &leases,
             expired: &HashSet::new(),
             reading: &HashSet::new(),
-            asked: false,
+            asked: 0,
+            max_requests: 1,
             max_leases: None,
         };
         assert_eq!(plan(&view), vec![Move::Ask("shard-0".into())]);
-        view.asked = true;
+        view.asked = 1;
         assert_eq!(plan(&view), vec![]);
+        // Allowed three requests at once, b asks for its whole share (3 of 6) in one round,
+        // each time of the busiest holder left.
+        view.asked = 0;
+        view.max_requests = 3;
+        assert_eq!(
+            plan(&view),
+            vec![
+                Move::Ask("shard-0".into()),
+                Move::Ask("shard-1".into()),
+                Move::Ask("shard-2".into())
+            ]
+        );
         // a holds 4, b 2: within one of the fair share 3 each? No: 4 ≥ 2 + 2, so b asks.
         let reading: HashSet<String> = ["shard-4".to_string(), "shard-5".to_string()].into();
         leases.insert("shard-4".into(), lease("shard-4", "b"));
@@ -275,7 +306,8 @@ mod tests {
             leases: &leases,
             expired: &HashSet::new(),
             reading: &reading,
-            asked: false,
+            asked: 0,
+            max_requests: 1,
             max_leases: None,
         };
         assert_eq!(plan(&view), vec![Move::Ask("shard-0".into())]);
@@ -295,7 +327,8 @@ mod tests {
             leases: &leases,
             expired: &HashSet::new(),
             reading: &HashSet::new(),
-            asked: false,
+            asked: 0,
+            max_requests: 1,
             max_leases: None,
         };
         // b takes the lease handed to it and, still 6 behind a, asks for the next at once.
@@ -315,7 +348,8 @@ mod tests {
             leases: &leases,
             expired: &HashSet::new(),
             reading: &HashSet::new(),
-            asked: false,
+            asked: 0,
+            max_requests: 1,
             max_leases: Some(3),
         };
         assert_eq!(plan(&view).len(), 3);

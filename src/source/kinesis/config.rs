@@ -13,6 +13,7 @@ use spillway_formats::decode::parse_time_text;
 use spillway_sinks::aws::{dynamodb_client, sdk_config, AwsConnection};
 use spillway_sinks::settings::{read_section, HumanDuration, Problems};
 
+use super::fence::LeaseFence;
 use super::{KinesisSettings, KinesisSource, ReadMode, StartPosition};
 use crate::checkpoint::lease_table::LeaseTable;
 use crate::checkpoint::{CheckpointStore, LeaseCheckpoints, LeaseSegmentLog, SegmentLog};
@@ -62,6 +63,11 @@ pub struct KinesisSourceConfig {
     /// workers on the table.
     #[serde(default)]
     pub max_leases_per_worker: Option<usize>,
+    /// The most leases this worker asks busier workers for at once (each one move between
+    /// live workers: drained, checkpointed, handed over). Expired and released leases are
+    /// taken up to the fair share regardless: nobody is reading them.
+    #[serde(default = "defaults::one")]
+    pub max_lease_requests: usize,
     /// Polling mode: pause between GetRecords calls when caught up.
     #[serde(default = "defaults::one_second")]
     pub poll_interval: HumanDuration,
@@ -145,6 +151,9 @@ fn read(table: &toml::Value, ctx: &SourceContext, p: &mut Problems) -> Option<Ki
             format!("{} is outside 1 s – 10 min", k.failover_time),
         );
     }
+    if k.max_lease_requests == 0 {
+        p.add(format!("{key}.max_lease_requests"), "must be at least 1");
+    }
     if k.max_leases_per_worker == Some(0) {
         p.add(
             format!("{key}.max_leases_per_worker"),
@@ -174,6 +183,7 @@ fn read(table: &toml::Value, ctx: &SourceContext, p: &mut Problems) -> Option<Ki
         poll_interval: k.poll_interval.0,
         failover_time: k.failover_time.0,
         max_leases: k.max_leases_per_worker,
+        max_lease_requests: k.max_lease_requests,
     };
     let connection = AwsConnection {
         region: k.region,
@@ -220,11 +230,14 @@ impl Source for KinesisStream {
         ctx.metrics
             .source_disconnected
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        let fence = Arc::new(LeaseFence::new(self.settings.failover_time));
         let source = KinesisSource {
             client: aws_sdk_kinesis::Client::new(&sdk),
             settings: self.settings.clone(),
             leases: leases.clone(),
             metrics: ctx.metrics,
+            progress: ctx.progress,
+            fence: fence.clone(),
         };
         let tx = ctx.tx;
         let task = tokio::spawn(async move {
@@ -244,6 +257,7 @@ impl Source for KinesisStream {
             checkpoints: Some(Box::new(LeaseCheckpoints::new(leases)) as Box<dyn CheckpointStore>),
             checkpoint_every: self.settings.checkpoint_interval,
             segment_log,
+            fence: Some(fence),
         })
     }
 
@@ -260,6 +274,9 @@ mod defaults {
     }
     pub fn one_second() -> HumanDuration {
         HumanDuration::from_secs(1)
+    }
+    pub fn one() -> usize {
+        1
     }
 }
 

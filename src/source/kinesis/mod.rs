@@ -13,10 +13,14 @@
 //! flush, the pipeline acknowledges every record read), writes the final checkpoint and only
 //! then hands the lease over, so a move reads nothing twice; at a shutdown every lease is
 //! released after the final checkpoint. A worker that cannot renew a lease for two thirds of
-//! the failover time stops reading it and checkpoints nothing more under it.
+//! the failover time stops reading it and checkpoints nothing more under it, and its
+//! [`fence`] stops every write of that lease's records that has not begun: they are the next
+//! owner's to read again.
 //!
 //! # Layout
 //! - [`balance`]: which leases to take or ask for (a pure function).
+//! - [`fence`]: which records may still be written, lease by lease.
+//! - [`renewal`]: the task that renews the leases held, apart from the coordinator's rounds.
 //! - [`shards`]: discovery and the parent-before-child rule.
 //! - [`records`]: Kinesis records → pipeline records (KPL de-aggregation, positions).
 //! - [`reader`]: what readers share (start positions, lag metric).
@@ -24,10 +28,12 @@
 
 pub mod balance;
 mod config;
+pub mod fence;
 pub mod efo;
 pub mod polling;
 pub mod reader;
 pub mod records;
+pub mod renewal;
 pub mod shards;
 
 pub use self::config::{lease_report, KinesisSourceConfig, KinesisStream, TYPE};
@@ -46,11 +52,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use self::reader::{ReadEnd, ReaderContext, StartAt};
+use self::renewal::{Renewal, RENEWAL_RETRY};
 use self::records::ShardCursor;
 use self::shards::{list_shards, parents_done, ShardInfo};
 use self::balance::Move;
+use self::fence::LeaseFence;
 use crate::checkpoint::lease_table::{Lease, LeaseError, LeaseTable};
-use crate::checkpoint::SHARD_END;
+use crate::checkpoint::{Progress, SHARD_END};
 use crate::metrics::Metrics;
 use crate::source::SourceMessage;
 
@@ -96,6 +104,8 @@ pub struct KinesisSettings {
     pub failover_time: Duration,
     /// The most leases this worker holds; default: its fair share.
     pub max_leases: Option<usize>,
+    /// The most leases this worker asks other workers for at once.
+    pub max_lease_requests: usize,
 }
 
 /// The stream's ARN (`stream` may already be one).
@@ -148,6 +158,9 @@ pub struct KinesisSource {
     pub settings: KinesisSettings,
     pub leases: Arc<LeaseTable>,
     pub metrics: Arc<Metrics>,
+    /// The checkpoint tracker: told to drop the records of a lease given up.
+    pub progress: Progress,
+    pub fence: Arc<LeaseFence>,
 }
 
 impl KinesisSource {
@@ -179,6 +192,14 @@ impl KinesisSource {
         let mut last_discovery: Option<Instant> = None;
         let mut last_lease_round: Option<Instant> = None;
         let lease_round = self.settings.failover_time / 3;
+        let (renewals_tx, mut renewals) = mpsc::unbounded_channel();
+        let renewing = tokio::spawn(renewal::run(
+            self.leases.clone(),
+            self.fence.clone(),
+            self.metrics.clone(),
+            lease_round,
+            renewals_tx,
+        ));
         while !tx.is_closed() {
             if last_discovery.is_none_or(|at| at.elapsed() >= self.settings.discovery_interval) {
                 let listed = list_shards(&self.client, &arn).await;
@@ -208,6 +229,7 @@ impl KinesisSource {
                 state.handing_over.remove(&shard);
                 if released {
                     state.renewed.remove(&shard);
+                    self.fence.revoke(&shard);
                 }
             }
             for shard in &shards {
@@ -215,9 +237,11 @@ impl KinesisSource {
                     reader.closed.store(shard.closed, Ordering::Relaxed);
                 }
             }
+            while let Ok(renewal) = renewals.try_recv() {
+                self.renewed(&mut state, renewal, &tx, &handed_tx).await;
+            }
             if last_lease_round.is_none_or(|at| at.elapsed() >= lease_round) {
                 last_lease_round = Some(Instant::now());
-                self.renew(&mut state, &tx, &handed_tx).await;
                 // A slow scan (throttled, backing off) must not hold up the next renewal.
                 let scan = tokio::time::timeout(lease_round, self.leases.list()).await;
                 match scan.unwrap_or_else(|_| {
@@ -256,63 +280,60 @@ impl KinesisSource {
                 .store(state.renewed.len() as u64, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        renewing.abort();
         for (_, reader) in state.running {
             reader.task.abort();
         }
         Ok(())
     }
 
-    /// Renews every lease held; starts the handover of those asked for; stops reading those
-    /// lost, or not renewed for two thirds of the failover time (before anyone may take them).
-    async fn renew(
+    /// Acts on what the renewal task found: starts the handover of a lease asked for; stops
+    /// reading a lease lost, or not renewed before its fence closed (before anyone may take
+    /// it). Reports on leases the coordinator no longer counts as held are stale: ignored.
+    async fn renewed(
         &self,
         state: &mut Coordinator,
+        renewal: Renewal,
         tx: &mpsc::Sender<SourceMessage>,
         handed: &mpsc::UnboundedSender<(String, bool)>,
     ) {
-        // Past this since its last renewal, a lease is no longer read: before anyone may
-        // take it (a failover time after that renewal).
-        let fence = self.settings.failover_time * 2 / 3;
-        let past_fence = |state: &Coordinator, shard: &str| {
-            state.renewed.get(shard).is_none_or(|at| at.elapsed() >= fence)
-        };
-        let held: Vec<String> = state.renewed.keys().cloned().collect();
-        for shard in held {
-            let mut renewal = self.leases.renew(&shard).await;
-            // A failed renewal (throttling, a timeout) is tried again until the fence.
-            while let Err(LeaseError::Dynamo(e)) = &renewal {
-                if past_fence(state, &shard) {
-                    break;
-                }
-                tracing::warn!(shard, error = %e, "cannot renew the lease; trying again");
-                tokio::time::sleep(RENEWAL_RETRY).await;
-                renewal = self.leases.renew(&shard).await;
-            }
-            match renewal {
-                Ok(asked) => {
-                    state.renewed.insert(shard.clone(), Instant::now());
-                    if let Some(to) = asked {
-                        if !state.handing_over.contains(&shard) {
-                            self.hand_over(state, &shard, to, tx, handed);
-                        }
+        match renewal {
+            Renewal::Renewed { shard, asked } if state.renewed.contains_key(&shard) => {
+                state.renewed.insert(shard.clone(), Instant::now());
+                if let Some(to) = asked {
+                    if !state.handing_over.contains(&shard) {
+                        self.hand_over(state, &shard, to, tx, handed);
                     }
                 }
-                Err(LeaseError::Lost { .. }) => {
-                    Metrics::add(&self.metrics.leases_lost, 1);
-                    tracing::warn!(shard, "lease lost to another worker; no longer reading the shard");
-                    state.stop_reading(&shard);
-                    state.renewed.remove(&shard);
-                }
-                // The retries above end only past the fence.
-                Err(LeaseError::Dynamo(e)) => {
-                    Metrics::add(&self.metrics.leases_lost, 1);
-                    tracing::warn!(shard, error = %e, "lease not renewed for 2/3 of the failover time; no longer reading the shard or checkpointing it");
-                    state.stop_reading(&shard);
-                    state.renewed.remove(&shard);
+            }
+            Renewal::Lapsed(shard) if state.renewed.contains_key(&shard) => {
+                self.give_up(state, &shard, "the lease was renewed only after its fence closed (its records were refused meanwhile); giving it up");
+                if let Err(e) = self.leases.release(&shard, None).await {
+                    tracing::warn!(shard, error = %e, "cannot release the lease; it expires after the failover time");
                     self.leases.forget(&shard);
                 }
             }
+            Renewal::Lost(shard) if state.renewed.contains_key(&shard) => {
+                self.give_up(state, &shard, "lease lost to another worker; no longer reading the shard");
+            }
+            Renewal::Failed { shard, error } if state.renewed.contains_key(&shard) => {
+                tracing::warn!(shard, %error, "cannot renew the lease");
+                self.give_up(state, &shard, "lease not renewed for 2/3 of the failover time; no longer reading the shard, writing its records or checkpointing it");
+                self.leases.forget(&shard);
+            }
+            _ => {}
         }
+    }
+
+    /// Stops reading `shard` and writing its records (they are fenced, and the tracker drops
+    /// them): its lease is lost or about to be.
+    fn give_up(&self, state: &mut Coordinator, shard: &str, why: &str) {
+        Metrics::add(&self.metrics.leases_lost, 1);
+        tracing::warn!(shard, "{why}");
+        state.stop_reading(shard);
+        state.renewed.remove(shard);
+        self.fence.revoke(shard);
+        self.progress.set_floor(ShardId::from(shard), u64::MAX);
     }
 
     /// Stops reading `shard`, and once every record read from it is delivered and its final
@@ -408,6 +429,7 @@ impl KinesisSource {
                     self.settings.start
                 };
                 let seen = state.table.get(&shard);
+                let sent = std::time::Instant::now();
                 match self
                     .leases
                     .try_take(&shard, &info.parents, start.lease_text(), seen)
@@ -420,9 +442,17 @@ impl KinesisSource {
                         }
                         state.renewed.insert(shard.clone(), Instant::now());
                         if lease.checkpoint == SHARD_END {
+                            // Nothing to read: its fence admits no record, but stays open
+                            // while the lease is renewed.
+                            self.fence.grant(&shard, u64::MAX, sent);
                             state.drained.insert(shard);
                             return;
                         }
+                        // A new reading under a new lease: only its records may be written,
+                        // and the tracker forgets any earlier reading's.
+                        let from = state.next_first_position(&shard);
+                        self.fence.grant(&shard, from, sent);
+                        self.progress.set_floor(ShardId::from(shard.as_str()), from);
                         self.start_reader(state, &lease, shards, ctx, consumer, done_tx);
                     }
                     Ok(None) => {}
@@ -438,7 +468,7 @@ impl KinesisSource {
                 match self.leases.request_handoff(lease).await {
                     Ok(true) => {
                         tracing::info!(shard, from = %lease.owner, "asked for the lease");
-                        state.asked = Some((shard, Instant::now()));
+                        state.asked.push((shard, Instant::now()));
                     }
                     Ok(false) => {}
                     Err(e) => tracing::warn!(shard, error = %e, "cannot ask for the lease"),
@@ -462,9 +492,8 @@ impl KinesisSource {
         let (at, skip) = start_of(lease, self.settings.start);
         let closed = Arc::new(AtomicBool::new(shard.closed));
         // Each reader of a shard in this process numbers its records above the last one's.
-        let generation = state.generations.entry(shard.id.clone()).or_default();
-        *generation += 1;
-        let first_position = (*generation << 40) + 1;
+        let first_position = state.next_first_position(&shard.id);
+        *state.generations.entry(shard.id.clone()).or_default() += 1;
         let cursor = ShardCursor::starting_at(ShardId::from(shard.id.as_str()), skip, first_position);
         tracing::info!(shard = %shard.id, start = ?at, "reading shard");
         let (ctx, consumer, flag, done, id) = (
@@ -485,8 +514,6 @@ impl KinesisSource {
     }
 }
 
-/// Pause before a failed renewal is tried again (and the base of the handover's backoff).
-const RENEWAL_RETRY: Duration = Duration::from_millis(200);
 /// Tries of a handover's final checkpoint and release.
 const HANDOVER_ATTEMPTS: u32 = 5;
 
@@ -506,11 +533,18 @@ struct Coordinator {
     table: HashMap<String, Lease>,
     /// Each lease's counter and owner, and since when they have not moved.
     observed: HashMap<String, (i64, String, Instant)>,
-    /// This worker's outstanding request for a lease.
-    asked: Option<(String, Instant)>,
+    /// This worker's outstanding requests for leases, and when each was made.
+    asked: Vec<(String, Instant)>,
 }
 
 impl Coordinator {
+    /// The first position of the next reader of `shard` (readers number their records from
+    /// `generation << 40`).
+    fn next_first_position(&self, shard: &str) -> u64 {
+        let generation = self.generations.get(shard).copied().unwrap_or(0) + 1;
+        (generation << 40) + 1
+    }
+
     fn stop_reading(&mut self, shard: &str) {
         if let Some(reader) = self.running.remove(shard) {
             reader.task.abort();
@@ -545,12 +579,11 @@ impl Coordinator {
             }
         }
         // A request is outstanding until the lease comes or its owner had time to drain.
-        if let Some((shard, at)) = &self.asked {
-            let arrived = self.table.get(shard).is_some_and(|l| l.owner == me);
-            if arrived || at.elapsed() >= settings.failover_time * 6 {
-                self.asked = None;
-            }
-        }
+        let seen = &self.table;
+        self.asked.retain(|(shard, at)| {
+            let arrived = seen.get(shard).is_some_and(|l| l.owner == me);
+            !arrived && at.elapsed() < settings.failover_time * 6
+        });
         let ended: HashSet<String> = table
             .iter()
             .filter(|l| l.checkpoint == SHARD_END)
@@ -575,7 +608,8 @@ impl Coordinator {
             leases: &self.table,
             expired: &expired,
             reading: &reading,
-            asked: self.asked.is_some(),
+            asked: self.asked.len(),
+            max_requests: settings.max_lease_requests,
             max_leases: settings.max_leases,
         })
     }
