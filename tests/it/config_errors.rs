@@ -257,6 +257,14 @@ fn kinesis_source_problems_name_their_key() {
             format!("name = \"t\"\n[source]\ntype = \"kinesis\"\nstream = \"s\"\nlease_table = \"x\"\n{tail}"),
             "source.lease_table: \"x\" is not a valid DynamoDB table name",
         ),
+        (
+            format!("name = \"t\"\n[source]\ntype = \"kinesis\"\nstream = \"s\"\nlease_table = \"leases\"\nmax_lease_requests = 0\nfailover_time = \"500ms\"\n{tail}"),
+            "source.max_lease_requests: must be at least 1",
+        ),
+        (
+            format!("name = \"t\"\n[source]\ntype = \"kinesis\"\nstream = \"s\"\nlease_table = \"leases\"\nfailover_time = \"500ms\"\n{tail}"),
+            "source.failover_time: 500ms is outside 1 s – 10 min",
+        ),
     ];
     for (toml, expected) in cases {
         let (code, stderr) = validate(dir.path(), &toml);

@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use spillway_formats::kpl;
 
+mod fencing;
 mod scale_out;
 
 /// Records numbered `from..to`: every fifth group of 20 goes as one KPL aggregate. A record's

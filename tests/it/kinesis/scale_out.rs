@@ -71,7 +71,7 @@ fn wait_for_all(lakes: &[PathBuf], count: usize) {
 }
 
 /// Owner of every lease that is not a finished shard.
-async fn owners(table: &str) -> BTreeMap<String, String> {
+pub(super) async fn owners(table: &str) -> BTreeMap<String, String> {
     let client = dynamodb(&dynalite_url()).await;
     scan_all(&client, table)
         .await

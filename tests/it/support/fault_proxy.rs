@@ -1,7 +1,8 @@
 //! The fault proxy: an HTTP proxy on loopback in front of a real service (moto here) that
 //! forwards every request unchanged, except those its [`Plan`] picks, which get a [`Fault`]:
 //! an error answer (503 SlowDown, 500, …), a lost response (forwarded, then the connection is
-//! closed unanswered) or a hang (never answered) — how tests get throttling storms, outages
+//! closed unanswered), a hang (never answered) or a hold (forwarded only once the test
+//! releases it: a request on the wire through a partition) — how tests get throttling storms, outages
 //! and flaky networks from a service that never fails on its own. It can add latency to every
 //! request, and records every request it saw, so a test can wait for, say, the first
 //! UploadPart. Runs on its own thread and runtime.
@@ -34,6 +35,8 @@ pub enum Fault {
     LostResponse,
     /// Never answered: the client has to time out.
     Hang,
+    /// Held unanswered until [`FaultProxy::release_held`], then forwarded and answered.
+    Hold,
 }
 
 impl Fault {
@@ -121,6 +124,9 @@ pub struct ProxyStats {
     pub resets: AtomicU64,
     pub lost_responses: AtomicU64,
     pub hangs: AtomicU64,
+    /// Requests held, and of them those since released (forwarded).
+    pub holds: AtomicU64,
+    pub released: AtomicU64,
     /// `METHOD path?query` of every request, in arrival order.
     pub requests: Mutex<Vec<String>>,
 }
@@ -129,6 +135,8 @@ pub struct FaultProxy {
     pub url: String,
     plan: Arc<Mutex<Plan>>,
     pub stats: Arc<ProxyStats>,
+    /// Bumped by `release_held`: held requests wait for it to change.
+    held: Arc<tokio::sync::watch::Sender<u64>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -143,7 +151,8 @@ impl FaultProxy {
         let stats = Arc::new(ProxyStats::default());
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
         let upstream = upstream.trim_end_matches('/').to_string();
-        let (thread_plan, thread_stats) = (plan.clone(), stats.clone());
+        let held = Arc::new(tokio::sync::watch::channel(0u64).0);
+        let (thread_plan, thread_stats, thread_held) = (plan.clone(), stats.clone(), held.clone());
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -158,10 +167,10 @@ impl FaultProxy {
                         accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
                         _ = &mut stop_rx => break,
                     };
-                    let (client, upstream, plan, stats) = (client.clone(), upstream.clone(), thread_plan.clone(), thread_stats.clone());
+                    let (client, upstream, plan, stats, held) = (client.clone(), upstream.clone(), thread_plan.clone(), thread_stats.clone(), thread_held.clone());
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(move |req| {
-                            handle(req, client.clone(), upstream.clone(), plan.clone(), stats.clone())
+                            handle(req, client.clone(), upstream.clone(), plan.clone(), stats.clone(), held.subscribe())
                         });
                         let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service).await;
                     });
@@ -172,6 +181,7 @@ impl FaultProxy {
             url: format!("http://{addr}"),
             plan,
             stats,
+            held,
             stop: Some(stop_tx),
             thread: Some(thread),
         }
@@ -180,6 +190,11 @@ impl FaultProxy {
     /// Replaces the plan (takes effect for the next request).
     pub fn set_plan(&self, plan: Plan) {
         *self.plan.lock().unwrap() = plan;
+    }
+
+    /// Lets every request held so far go on to the service.
+    pub fn release_held(&self) {
+        self.held.send_modify(|n| *n += 1);
     }
 
     /// Requests seen so far whose `METHOD path?query` satisfies `f`.
@@ -214,6 +229,7 @@ async fn handle(
     upstream: String,
     plan: Arc<Mutex<Plan>>,
     stats: Arc<ProxyStats>,
+    mut held: tokio::sync::watch::Receiver<u64>,
 ) -> Result<Response<Full<Bytes>>, BoxError> {
     let path = req
         .uri()
@@ -262,6 +278,13 @@ async fn handle(
         Some(Fault::Hang) => {
             stats.hangs.fetch_add(1, Ordering::Relaxed);
             std::future::pending().await
+        }
+        Some(Fault::Hold) => {
+            stats.holds.fetch_add(1, Ordering::Relaxed);
+            held.mark_unchanged();
+            let _ = held.changed().await;
+            stats.released.fetch_add(1, Ordering::Relaxed);
+            forward(req, &client, &upstream, &path, &plan, false, &stats).await
         }
         Some(Fault::LostResponse) => {
             forward(req, &client, &upstream, &path, &plan, false, &stats).await?;
