@@ -164,10 +164,11 @@ pub struct KinesisSource {
 }
 
 impl KinesisSource {
-    /// Runs until the pipeline stops listening. Every round (every half second) it looks for
-    /// shards (every `discovery_interval`), and every third of the failover time it renews
-    /// its leases, hands over the ones asked for, and takes or asks for leases by the rule in
-    /// [`balance`]. Shard readers that fail are restarted from their lease.
+    /// Runs until the pipeline stops listening. Every half second it looks for shards (every
+    /// `discovery_interval`) and acts on what the renewal task found (handing over the leases
+    /// asked for, giving up those lost); every third of the failover time, and when another
+    /// worker's lease is due to expire, it reads the lease table and takes or asks for leases
+    /// by the rule in [`balance`]. Shard readers that fail are restarted from their lease.
     pub async fn run(self, tx: mpsc::Sender<SourceMessage>) -> Result<(), ServiceError> {
         let arn = stream_arn(&self.client, &self.settings.stream).await?;
         let consumer = match self.settings.mode {
@@ -240,7 +241,10 @@ impl KinesisSource {
             while let Ok(renewal) = renewals.try_recv() {
                 self.renewed(&mut state, renewal, &tx, &handed_tx).await;
             }
-            if last_lease_round.is_none_or(|at| at.elapsed() >= lease_round) {
+            // A look at the table every round, and one more when a lease is due to expire
+            // (so a takeover is not a round late).
+            let expiry_due = state.next_expiry.is_some_and(|at| Instant::now() >= at);
+            if expiry_due || last_lease_round.is_none_or(|at| at.elapsed() >= lease_round) {
                 last_lease_round = Some(Instant::now());
                 // A slow scan (throttled, backing off) must not hold up the next renewal.
                 let scan = tokio::time::timeout(lease_round, self.leases.list()).await;
@@ -278,7 +282,11 @@ impl KinesisSource {
             self.metrics
                 .leases_held
                 .store(state.renewed.len() as u64, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            let until_expiry = state
+                .next_expiry
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            let pause = until_expiry.map_or(LOOP_PAUSE, |d| d.min(LOOP_PAUSE));
+            tokio::time::sleep(pause).await;
         }
         renewing.abort();
         for (_, reader) in state.running {
@@ -514,6 +522,8 @@ impl KinesisSource {
     }
 }
 
+/// The coordinator's pause between looks at what changed (readers ended, renewals, rounds).
+const LOOP_PAUSE: Duration = Duration::from_millis(500);
 /// Tries of a handover's final checkpoint and release.
 const HANDOVER_ATTEMPTS: u32 = 5;
 
@@ -535,6 +545,8 @@ struct Coordinator {
     observed: HashMap<String, (i64, String, Instant)>,
     /// This worker's outstanding requests for leases, and when each was made.
     asked: Vec<(String, Instant)>,
+    /// When the first lease of another worker expires unless its counter moves.
+    next_expiry: Option<Instant>,
 }
 
 impl Coordinator {
@@ -563,6 +575,7 @@ impl Coordinator {
         self.table = table.iter().map(|l| (l.shard.clone(), l.clone())).collect();
         self.observed.retain(|shard, _| self.table.contains_key(shard));
         let mut expired = HashSet::new();
+        self.next_expiry = None;
         for lease in table {
             let seen = (lease.counter, lease.owner.clone());
             let since = match self.observed.get(&lease.shard) {
@@ -571,11 +584,13 @@ impl Coordinator {
             };
             self.observed
                 .insert(lease.shard.clone(), (seen.0, seen.1, since));
-            if !lease.is_free()
-                && lease.owner != me
-                && now.duration_since(since) >= settings.failover_time
-            {
-                expired.insert(lease.shard.clone());
+            if !lease.is_free() && lease.owner != me {
+                let expires = since + settings.failover_time;
+                if now >= expires {
+                    expired.insert(lease.shard.clone());
+                } else if self.next_expiry.is_none_or(|at| expires < at) {
+                    self.next_expiry = Some(expires);
+                }
             }
         }
         // A request is outstanding until the lease comes or its owner had time to drain.
