@@ -182,6 +182,26 @@ fn stop(child: Child) -> String {
     String::from_utf8(terminate(child).stdout).unwrap()
 }
 
+/// A free loopback address (`127.0.0.1:PORT`) for a worker's metrics endpoint.
+fn free_address() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// The value of metric `name` (its first series) at the worker serving metrics on `listen`.
+fn metric(listen: &str, name: &str) -> f64 {
+    let metrics = http_get(listen, "/metrics");
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{")))
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
@@ -219,12 +239,7 @@ async fn delivers_exactly_once_and_resumes_without_gap(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = free_address();
     let mut child = start_with(mode, &names, &lake, &["--metrics-listen", &listen]);
     wait_for(&lake, 10_000, &mut child);
     let metrics = http_get(&listen, "/metrics");
@@ -553,12 +568,7 @@ async fn readyz_reports_a_source_that_cannot_reach_kinesis() {
     let names = Names::created(&client, "ready", 1).await;
     let proxy = FaultProxy::start(&kinesis_url(), Plan::pass());
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = free_address();
     let child = worker_command(
         "serve",
         Path::new("examples/kinesis-to-lake.toml"),

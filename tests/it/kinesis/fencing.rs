@@ -124,24 +124,6 @@ fn tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
-fn free_address() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
-}
-
-fn metric(listen: &str, name: &str) -> f64 {
-    let metrics = http_get(listen, "/metrics");
-    let line = metrics
-        .lines()
-        .find(|l| l.starts_with(&format!("{name}{{")))
-        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
 /// Whether a request (`METHOD path?query`, as the proxy logs it) writes object data or
 /// publishes an object: PutObject, UploadPart, CreateMultipartUpload, CompleteMultipartUpload.
 /// (An abort is a DELETE, a listing a GET.)

@@ -216,12 +216,7 @@ async fn killed_worker(exactly_once: bool) {
         std::fs::write(&config, text).unwrap();
     }
     put_records(&client, &names.stream, &make_records(0, 2_000)).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = free_address();
     let survivor = start_worker_with(
         &config,
         &names,
@@ -267,16 +262,8 @@ async fn killed_worker(exactly_once: bool) {
         std::thread::sleep(Duration::from_millis(300));
     }
     // The survivor's lease metrics: all four held now; the victim's two were taken.
-    let metrics = http_get(&listen, "/metrics");
-    let value = |name: &str| -> f64 {
-        let line = metrics
-            .lines()
-            .find(|l| l.starts_with(&format!("{name}{{")))
-            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
-    assert_eq!(value("spillway_leases_held"), 4.0, "{metrics}");
-    assert!(value("spillway_leases_taken_total") >= 4.0, "{metrics}");
+    assert_eq!(metric(&listen, "spillway_leases_held"), 4.0);
+    assert!(metric(&listen, "spillway_leases_taken_total") >= 4.0);
     terminate(survivor.child);
     let ledger = Ledger::count(&ids(0, 4_000), &delivered_by(&lakes), &[]);
     let scenario = match exactly_once {
