@@ -144,6 +144,22 @@ pub fn dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Clie
     aws_sdk_dynamodb::Client::new(config)
 }
 
+/// A DynamoDB client whose request attempts are abandoned (and retried by the SDK) after
+/// `attempt_timeout`.
+pub fn dynamodb_client_with_timeout(
+    config: &aws_config::SdkConfig,
+    attempt_timeout: std::time::Duration,
+) -> aws_sdk_dynamodb::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .operation_attempt_timeout(attempt_timeout)
+        .build();
+    let dynamodb_config = aws_sdk_dynamodb::config::Builder::from(config)
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(dynamodb_config)
+}
+
 /// A Glue client for the same configuration.
 pub fn glue_client(config: &aws_config::SdkConfig) -> aws_sdk_glue::Client {
     aws_sdk_glue::Client::new(config)

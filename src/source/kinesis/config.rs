@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use spillway_formats::decode::parse_time_text;
-use spillway_sinks::aws::{dynamodb_client, sdk_config, AwsConnection};
+use spillway_sinks::aws::{dynamodb_client, dynamodb_client_with_timeout, sdk_config, AwsConnection};
 use spillway_sinks::settings::{read_section, HumanDuration, Problems};
 
 use super::fence::LeaseFence;
@@ -219,7 +219,10 @@ impl Source for KinesisStream {
     async fn start(&self, ctx: StartContext) -> anyhow::Result<StartedSource> {
         let sdk = sdk_config(&self.connection).await;
         let leases = LeaseTable::open(
-            dynamodb_client(&sdk),
+            // An attempt that hangs (a partition) is abandoned after the failover time and
+            // tried again by the SDK, so that no lease call — a take, a checkpoint, the final
+            // release — waits forever. (Renewals and scans have their own bound of a round.)
+            dynamodb_client_with_timeout(&sdk, self.settings.failover_time),
             &self.settings.lease_table,
             &self.settings.worker_id,
         )
