@@ -305,8 +305,11 @@ impl KinesisSource {
         tx: &mpsc::Sender<SourceMessage>,
         handed: &mpsc::UnboundedSender<(String, bool)>,
     ) {
+        if !state.renewed.contains_key(renewal.shard()) {
+            return;
+        }
         match renewal {
-            Renewal::Renewed { shard, asked } if state.renewed.contains_key(&shard) => {
+            Renewal::Renewed { shard, asked } => {
                 state.renewed.insert(shard.clone(), Instant::now());
                 if let Some(to) = asked {
                     if !state.handing_over.contains(&shard) {
@@ -314,22 +317,21 @@ impl KinesisSource {
                     }
                 }
             }
-            Renewal::Lapsed(shard) if state.renewed.contains_key(&shard) => {
+            Renewal::Lapsed(shard) => {
                 self.give_up(state, &shard, "the lease was renewed only after its fence closed (its records were refused meanwhile); giving it up");
                 if let Err(e) = self.leases.release(&shard, None).await {
                     tracing::warn!(shard, error = %e, "cannot release the lease; it expires after the failover time");
                     self.leases.forget(&shard);
                 }
             }
-            Renewal::Lost(shard) if state.renewed.contains_key(&shard) => {
+            Renewal::Lost(shard) => {
                 self.give_up(state, &shard, "lease lost to another worker; no longer reading the shard");
             }
-            Renewal::Failed { shard, error } if state.renewed.contains_key(&shard) => {
-                tracing::warn!(shard, %error, "cannot renew the lease");
-                self.give_up(state, &shard, "lease not renewed for 2/3 of the failover time; no longer reading the shard, writing its records or checkpointing it");
+            Renewal::Failed { shard, error } => {
+                let why = format!("lease not renewed for 2/3 of the failover time ({error}); no longer reading the shard, writing its records or checkpointing it");
+                self.give_up(state, &shard, &why);
                 self.leases.forget(&shard);
             }
-            _ => {}
         }
     }
 

@@ -34,6 +34,18 @@ pub enum Renewal {
     Failed { shard: String, error: ServiceError },
 }
 
+impl Renewal {
+    /// The shard whose lease it is about.
+    pub fn shard(&self) -> &str {
+        match self {
+            Renewal::Renewed { shard, .. }
+            | Renewal::Lapsed(shard)
+            | Renewal::Lost(shard)
+            | Renewal::Failed { shard, .. } => shard,
+        }
+    }
+}
+
 /// Renews `leases`' held leases every `round` until `reports` is closed.
 pub async fn run(
     leases: Arc<LeaseTable>,
